@@ -1,0 +1,72 @@
+"""Fixtures shared by every test package."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import datasets  # noqa: F401  (environment defaults)
+from datasets import io
+from datasets.store import Sample, sample_id, write_tables
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The sibling ../shared folder (real COCO128, backgrounds, ONNX models); present in CI."""
+    path = (REPO_ROOT / ".." / "shared").resolve()
+    if not path.is_dir():
+        pytest.fail(f"{path}: ../shared is missing (it holds the real data the tests read)")
+    return path
+
+
+def _person_image(rng: np.random.Generator, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """A textured background with a head-and-shoulders blob cut by the bottom edge."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    bg = rng.integers(40, 200, size=3)
+    image = np.empty((height, width, 3), np.uint8)
+    image[:] = bg
+    image = np.clip(image + rng.normal(0, 12, image.shape), 0, 255).astype(np.uint8)
+    cx = width * rng.uniform(0.35, 0.65)
+    head = ((xx - cx) / (0.12 * width)) ** 2 + ((yy - 0.38 * height) / (0.2 * height)) ** 2 <= 1
+    body = (np.abs(xx - cx) <= 0.3 * width) & (yy >= 0.55 * height)
+    alpha = ((head | body) * 255).astype(np.uint8)
+    fg = rng.integers(0, 255, size=3)
+    image[alpha > 0] = fg
+    return image, alpha
+
+
+@pytest.fixture
+def tiny_store(tmp_path):
+    """Factory: ``tiny_store(n=6, size=(96, 64), source='tiny')`` -> Path of a real sample store.
+
+    Each sample is a PNG image with one person blob touching the bottom edge and a hard alpha.
+    """
+
+    def make(n: int = 6, size: tuple[int, int] = (96, 64), source: str = "tiny", seed: int = 0,
+             root: Path | None = None) -> Path:
+        root = root or tmp_path / f"store-{source}"
+        rng = np.random.default_rng(seed)
+        width, height = size
+        samples = []
+        for i in range(n):
+            origin = f"img_{i:03d}.png"
+            sid = sample_id(source, origin)
+            image, alpha = _person_image(rng, width, height)
+            io.write_png(root / "images" / f"{sid}.png", image)
+            io.write_png(root / "alpha" / f"{sid}.png", alpha)
+            split = ("train", "val", "test")[i % 3]
+            samples.append(Sample(id=sid, source=source, split=split, image=f"images/{sid}.png",
+                                  alpha=f"alpha/{sid}.png", ignore=None, width=width, height=height,
+                                  persons=1, label_kind="mask", origin=origin))
+        write_tables(root, samples, [])
+        return root
+
+    return make
