@@ -21,6 +21,7 @@ from PIL import Image
 
 # Larger images are refused as decompression bombs (PIL's own limit is ~89 MP and only warns).
 MAX_IMAGE_PIXELS = 80_000_000
+FILE_MODE = 0o644
 
 
 class BadFile(ValueError):
@@ -40,6 +41,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, FILE_MODE)  # mkstemp makes 0600; outputs are ordinary shared files
     try:
         yield tmp_path
         os.replace(tmp_path, path)

@@ -8,6 +8,8 @@ import datasets  # noqa: F401  (environment defaults)
 
 # command -> module holding `main(argv: list[str] | None) -> int | None`
 COMMANDS: dict[str, str] = {
+    "plots": "flows.plots",
+    "plots-template": "flows.plots_template",
 }
 
 
