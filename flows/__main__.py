@@ -8,7 +8,10 @@ import datasets  # noqa: F401  (environment defaults)
 
 # command -> module holding `main(argv: list[str] | None) -> int | None`
 COMMANDS: dict[str, str] = {
+    "pipeline": "flows.pipeline",
     "plots": "flows.plots",
+    "retrain": "flows.retrain",
+    "serve": "flows.serve",
     "plots-template": "flows.plots_template",
 }
 
