@@ -70,3 +70,38 @@ def tiny_store(tmp_path):
         return root
 
     return make
+
+
+def open_in_chromium(html_path: Path) -> dict:
+    """Load a local HTML file in Debian's headless Chromium (via Playwright, no browser download).
+
+    Returns the URLs the page requested (other than itself and data: URIs), the number of <img>
+    elements, how many of them decoded (naturalWidth > 0), and the page's text.
+    """
+    from playwright.sync_api import sync_playwright
+
+    url = html_path.resolve().as_uri()
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(url, wait_until="load")
+            images = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+            text = page.inner_text("body")
+        finally:
+            browser.close()
+    external = [u for u in requests if u != url and not u.startswith("data:")]
+    return {"external_requests": external, "images": len(images), "decoded": sum(images), "text": text}
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """The page checker; fails clearly when Debian's chromium is missing (`make test` installs it)."""
+    if not Path("/usr/bin/chromium").exists():
+        pytest.fail("/usr/bin/chromium is missing: run `make test` (it installs Debian's chromium)")
+    return open_in_chromium
