@@ -1,0 +1,494 @@
+"""Label Studio correction rounds: `python -m labeling studio {serve,push,pull}`.
+
+Ordered as FiftyOne's ``utils/labelstudio.py``: config -> client -> pure converters (task JSON,
+annotation choice) -> stage functions -> helpers -> CLI; the server itself is ``studio_server.py``.
+
+- ``serve`` starts the Label Studio server from its own venv on 127.0.0.1 with a preset user and
+  API token, local-file serving rooted at the data folder, and waits until it answers.
+- ``push --round N`` imports the samples whose decision is ``review`` (or tagged ``fix`` in
+  FiftyOne) into project "<title> round N" with the ensemble's mask as a brush prediction.
+  Idempotent: a sample already in the round (same store, same id) is not imported again.
+- ``pull --round N`` exports the round, merges each task's brush regions into one mask (latest
+  submitted annotation wins), softens it with the ensemble's alpha near the edge, and writes
+  ``OUT/<id>.png`` and ``OUT/corrections.parquet`` (who, when, which choice, what became of it).
+
+Connection settings come from the environment, then params: ``LABEL_STUDIO_URL`` (else
+http://host:port), ``LABEL_STUDIO_API_KEY`` or ``LABEL_STUDIO_USER_TOKEN`` (else the credentials
+file that ``serve`` writes in the data dir), ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from urllib.parse import quote
+
+import httpx
+import numpy as np
+import pandas as pd
+from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
+
+from datasets import io, masks
+from datasets.store import Store
+from datasets.cli import setup_logging, write_metrics
+from datasets.config import load_section
+from labeling import brush
+from labeling.processes import ServerError
+
+log = logging.getLogger(__name__)
+
+FROM_NAME = "mask"  # the BrushLabels control in the label config
+TO_NAME = "image"  # the Image object in the label config
+CREDENTIALS_FILE = "credentials.json"  # in the data dir: the preset user and token `serve` made
+
+
+@dataclass(frozen=True)
+class StudioParams:
+    """params.yaml `studio:`; environment variables override the connection settings."""
+    host: str = "127.0.0.1"  # the server listens on loopback only
+    port: int = 8080  # server port; the client's URL is http://host:port unless LABEL_STUDIO_URL
+    server_bin: str = ".venv-ls/bin/label-studio"  # the server's own venv (`make` builds it)
+    data_dir: str = ".labelstudio"  # server database, uploads, log, credentials (git-ignored)
+    document_root: str = "data"  # local files are served from here; stores must lie under it
+    project_title: str = "portrait matting"  # round N lives in project "<title> round N"
+    label: str = "person"  # the one BrushLabels label
+    start_timeout_s: float = 300.0  # first start runs migrations: 33-47 s measured on 2 idle cores
+    request_timeout_s: float = 120.0  # per API call (exports of big rounds take a while)
+    batch_size: int = 100  # tasks per import request
+    refine_band: float = 0.01  # soft ensemble alpha kept within this fraction of the diagonal of the edge
+
+
+class StudioError(RuntimeError):
+    """Label Studio cannot do what was asked: down, token refused, project missing, bad input."""
+
+
+# --- config ---------------------------------------------------------------------------------
+
+def server_url(params: StudioParams) -> str:
+    return os.environ.get("LABEL_STUDIO_URL") or f"http://{params.host}:{params.port}"
+
+
+def data_dir(params: StudioParams) -> Path:
+    return Path(os.environ.get("LABEL_STUDIO_BASE_DATA_DIR") or params.data_dir).resolve()
+
+
+def document_root(params: StudioParams) -> Path:
+    return Path(os.environ.get("LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT") or params.document_root).resolve()
+
+
+def api_token(params: StudioParams) -> str:
+    """The API token: LABEL_STUDIO_API_KEY, LABEL_STUDIO_USER_TOKEN, or the file `serve` wrote."""
+    token = os.environ.get("LABEL_STUDIO_API_KEY") or os.environ.get("LABEL_STUDIO_USER_TOKEN")
+    if token:
+        return token
+    path = data_dir(params) / CREDENTIALS_FILE
+    if path.is_file():
+        return json.loads(path.read_text())["token"]
+    raise StudioError(f"no Label Studio API token: set LABEL_STUDIO_API_KEY, or start the server with "
+                      f"`python -m labeling studio serve` (it writes {path})")
+
+
+# --- client ---------------------------------------------------------------------------------
+
+def connect(params: StudioParams) -> LabelStudio:
+    """A client for the running server; StudioError (saying what to do) when it cannot talk to it."""
+    url = server_url(params)
+    client = LabelStudio(base_url=url, api_key=api_token(params), timeout=params.request_timeout_s)
+    call(lambda: client.users.whoami(), f"Label Studio at {url}")
+    return client
+
+
+def call(fn, what: str):
+    """Run one API call; network errors and refusals become StudioError naming ``what``."""
+    try:
+        return fn()
+    except httpx.HTTPError as e:
+        raise StudioError(f"{what} does not answer ({type(e).__name__}: {e}); start it with "
+                          "`python -m labeling studio serve` or set LABEL_STUDIO_URL") from e
+    except ApiError as e:
+        hint = " (check LABEL_STUDIO_API_KEY)" if e.status_code in (401, 403) else ""
+        raise StudioError(f"{what}: HTTP {e.status_code}{hint}: {e.body}") from e
+
+
+def project_title(params: StudioParams, round_no: int) -> str:
+    return f"{params.project_title} round {round_no}"
+
+
+def find_project(client: LabelStudio, title: str):
+    """The project with exactly ``title`` (the API's title filter matches substrings), or None."""
+    found = [p for p in call(lambda: list(client.projects.list(title=title)), "listing projects")
+             if p.title == title]
+    return min(found, key=lambda p: p.id) if found else None
+
+
+def latest_round(client: LabelStudio, params: StudioParams) -> int:
+    """The highest N of the projects titled "<title> round N"; StudioError when there is none."""
+    prefix = f"{params.project_title} round "
+    rounds = [int(p.title[len(prefix):]) for p in call(lambda: list(client.projects.list(title=prefix)),
+                                                      "listing projects")
+              if p.title.startswith(prefix) and p.title[len(prefix):].isdigit()]
+    if not rounds:
+        raise StudioError(f"no Label Studio project titled {prefix!r}N at {server_url(params)} (push a round first)")
+    return max(rounds)
+
+
+def label_config(label: str) -> str:
+    """The BrushLabels interface: the image, the flags as a header, one brush label."""
+    return (f'<View><Header value="$info"/>'
+            f'<Image name="{TO_NAME}" value="$image" zoom="true" zoomControl="true"/>'
+            f'<BrushLabels name="{FROM_NAME}" toName="{TO_NAME}">'
+            f'<Label value="{label}" background="#ff3b30"/></BrushLabels></View>')
+
+
+# --- pure converters ------------------------------------------------------------------------
+
+def task_key(data: dict[str, Any]) -> tuple[str, str]:
+    """What makes a task unique within a round: (store name, sample id)."""
+    return str(data.get("store")), str(data.get("sample_id"))
+
+
+def sample_task(row: Any, *, store: str, round_no: int, image_ref: str, ensemble_ref: str | None,
+                prediction: dict[str, Any] | None) -> dict[str, Any]:
+    """The import JSON of one sample: data (image URL, ids, sizes, flags) and the ensemble prediction.
+
+    ``row`` is the sample's quality row merged with its samples row (id, width, height, decision,
+    flags, label_quality, agreement); ``image_ref``/``ensemble_ref`` are paths relative to the
+    document root.
+    """
+    flags = [str(f) for f in _list(getattr(row, "flags", None))]
+    data = {"image": f"/data/local-files/?d={quote(image_ref, safe='/')}", "sample_id": row.id,
+            "store": store, "round": int(round_no), "width": int(row.width), "height": int(row.height),
+            "ensemble": ensemble_ref, "decision": str(row.decision), "flags": flags,
+            "label_quality": _float(getattr(row, "label_quality", None)),
+            "info": f"{store} / {row.id}: {row.decision}" + (f" ({', '.join(flags)})" if flags else "")}
+    return {"data": data, "predictions": [prediction] if prediction else []}
+
+
+def choose_annotation(annotations: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str, str]:
+    """Pick the annotation that speaks for a task: the latest submitted one (by updated_at, then id).
+
+    Returns (annotation or None, status, choice) with status 'annotated', 'skipped' (only skipped
+    or cancelled annotations) or 'pending' (none), and choice a sentence saying what was picked.
+    """
+    submitted = [a for a in annotations if not a.get("was_cancelled")]
+    cancelled = len(annotations) - len(submitted)
+    if not submitted:
+        status = "skipped" if cancelled else "pending"
+        return None, status, f"{cancelled} skipped/cancelled, none submitted" if cancelled else "no annotation"
+    ordered = sorted(submitted, key=lambda a: (str(a.get("updated_at") or a.get("created_at")), a["id"]))
+    chosen = ordered[-1]
+    if len(ordered) == 1:
+        choice = "only submitted annotation"
+    else:
+        others = ", ".join(str(a["id"]) for a in ordered[:-1])
+        choice = f"latest of {len(ordered)} submitted (also {others})"
+    if cancelled:
+        choice += f"; {cancelled} skipped/cancelled ignored"
+    return chosen, "annotated", choice
+
+
+# --- stage functions ------------------------------------------------------------------------
+
+def push_round(params: StudioParams, round_no: int, pairs: list[tuple[Path, Path]],
+               reviews: list[Path] = (), corrections: Path | None = None,
+               client: LabelStudio | None = None) -> dict[str, Any]:
+    """Import the samples of round ``round_no`` that a person should correct; returns the counts.
+
+    ``pairs``: (store, labels) folders. A sample goes in when its decision is 'review' and no
+    FiftyOne tag says 'approve' or 'reject', or when it is tagged 'fix'. A sample that already has a
+    correction from an earlier round under ``corrections`` goes in again only when tagged 'fix'.
+    """
+    from labeling.review import read_review_tags  # the review table's reader lives with its writer
+
+    root = document_root(params)
+    tags = read_review_tags(reviews)
+    done = corrected_ids(corrections, before=round_no) if corrections else {}
+    client = client or connect(params)
+    project = _project(client, params, round_no)
+    existing = {task_key(t.data) for t in call(lambda: list(client.tasks.list(project=project.id)),
+                                                "listing the round's tasks")}
+    counts = {"round": round_no, "project": project.id, "selected": 0, "created": 0, "already_pushed": 0,
+              "corrected_before": 0, "no_prediction": 0}
+    tasks: list[dict[str, Any]] = []
+    for store_root, labels_root in pairs:
+        store = Store(store_root)
+        name = store.root.resolve().name
+        _ensure_storage(client, project.id, store.root.resolve(), root)
+        quality = _read_quality(Path(labels_root))
+        members = [c[len("iou_"):] for c in quality.columns if c.startswith("iou_")]
+        model_version = f"ensemble[{'+'.join(members)}]" if members else "ensemble"
+        frame = store.samples.merge(quality, on="id", how="inner", suffixes=("", "_q"))
+        for row in frame.itertuples(index=False):
+            tag = tags.get(row.id)
+            if not ((row.decision == "review" and tag not in ("approve", "reject")) or tag == "fix"):
+                continue
+            counts["selected"] += 1
+            if row.id in done and tag != "fix":
+                counts["corrected_before"] += 1
+                continue
+            if (name, row.id) in existing:
+                counts["already_pushed"] += 1
+                continue
+            ensemble_path = Path(labels_root) / "ensemble" / f"{row.id}.png"
+            prediction = _prediction(ensemble_path, row, params, model_version)
+            counts["no_prediction"] += prediction is None
+            tasks.append(sample_task(row, store=name, round_no=round_no,
+                                     image_ref=_relative(store.root.resolve() / row.image, root),
+                                     ensemble_ref=_reference(ensemble_path, root), prediction=prediction))
+            existing.add((name, row.id))
+    for start in range(0, len(tasks), params.batch_size):
+        batch = tasks[start:start + params.batch_size]
+        call(lambda: client.projects.import_tasks(id=project.id, request=batch, return_task_ids=True),
+             f"importing tasks into project {project.id}")
+        counts["created"] += len(batch)
+    log.info("round %d (project %d): %d selected, %d new tasks, %d already pushed, %d corrected before",
+             round_no, project.id, counts["selected"], counts["created"], counts["already_pushed"],
+             counts["corrected_before"])
+    return counts
+
+
+def pull_round(params: StudioParams, round_no: int, out: Path,
+               client: LabelStudio | None = None) -> dict[str, Any]:
+    """Export round ``round_no`` and write OUT/<id>.png + OUT/corrections.parquet; returns counts.
+
+    Everything is fetched and decoded before anything is written: a server that is down or a
+    round that does not exist leaves ``out`` untouched.
+    """
+    client = client or connect(params)
+    title = project_title(params, round_no)
+    project = find_project(client, title)
+    if project is None:
+        raise StudioError(f"no Label Studio project {title!r} at {server_url(params)} "
+                          f"(push the round first: `python -m labeling studio push --round {round_no} ...`)")
+    raw = b"".join(call(lambda: list(client.projects.exports.download_sync(
+        project.id, export_type="JSON", download_all_tasks=True)), f"exporting project {project.id}"))
+    exported = json.loads(raw)
+    users = {u.id: u.email for u in call(lambda: list(client.users.list()), "listing users")}
+    root = document_root(params)
+    rows, alphas = [], {}
+    for task in sorted(exported, key=lambda t: t["id"]):
+        row, alpha = _correction(task, params, root, users)
+        row["round"] = round_no
+        rows.append(row)
+        if alpha is not None:
+            alphas[row["id"]] = alpha  # tasks are sorted by id: a later task of the same sample wins
+    table = pd.DataFrame(rows, columns=CORRECTION_COLUMNS)
+    out = Path(out)
+    for sid, alpha in alphas.items():
+        io.write_png(out / f"{sid}.png", alpha)
+    for stale in out.glob("*.png") if out.is_dir() else []:
+        if stale.stem not in alphas:
+            stale.unlink()
+    io.write_json(out / "export.json", exported)
+    io.write_parquet(out / "corrections.parquet", table)
+    counts = {"round": round_no, "project": project.id, "tasks": len(table), "corrected": len(alphas),
+              **{f"status_{k}": int(v) for k, v in table["status"].value_counts().items()}}
+    log.info("round %d: %d tasks, %d corrections written to %s; statuses %s", round_no, len(table),
+             len(alphas), out, dict(table["status"].value_counts()))
+    return counts
+
+
+CORRECTION_COLUMNS = ["id", "store", "round", "task", "annotation", "annotator", "created_at", "updated_at",
+                      "lead_time", "n_annotations", "status", "choice", "regions", "person_pixels",
+                      "soft_pixels", "detail"]
+
+
+def corrected_ids(corrections: Path, before: int | None = None) -> dict[str, int]:
+    """sample id -> newest round (below ``before``) with a written correction, from CORRECTIONS/round-N/."""
+    found: dict[str, int] = {}
+    for round_no, folder in sorted(correction_rounds(corrections)):
+        if before is not None and round_no >= before:
+            continue
+        table = pd.read_parquet(folder / "corrections.parquet")
+        for sid in table.loc[table["status"] == "corrected", "id"]:
+            if (folder / f"{sid}.png").is_file():
+                found[sid] = round_no
+    return found
+
+
+def correction_rounds(corrections: Path) -> list[tuple[int, Path]]:
+    """(N, folder) of every CORRECTIONS/round-N holding a corrections.parquet."""
+    rounds = []
+    for folder in Path(corrections).glob("round-*"):
+        suffix = folder.name[len("round-"):]
+        if suffix.isdigit() and (folder / "corrections.parquet").is_file():
+            rounds.append((int(suffix), folder))
+    return rounds
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def _project(client: LabelStudio, params: StudioParams, round_no: int):
+    title = project_title(params, round_no)
+    project = find_project(client, title)
+    if project is None:
+        project = call(lambda: client.projects.create(title=title, label_config=label_config(params.label)),
+                       f"creating project {title!r}")
+        log.info("created Label Studio project %d %r", project.id, title)
+    return project
+
+
+def _ensure_storage(client: LabelStudio, project_id: int, folder: Path, root: Path) -> None:
+    """Let the server serve ``folder``'s files to this project (a local-files import storage)."""
+    _relative(folder, root)
+    if folder == root:
+        raise StudioError(f"{folder}: the store is the document root itself; Label Studio serves only "
+                          "its sub-folders (put stores in data/stores/<name>)")
+    storages = call(lambda: list(client.import_storage.local.list(project=project_id)), "listing storages")
+    if not any(Path(s.path) == folder for s in storages):
+        call(lambda: client.import_storage.local.create(project=project_id, path=str(folder),
+                                                        title=folder.name, use_blob_urls=True),
+             f"adding local storage {folder}")
+
+
+def _read_quality(labels: Path) -> pd.DataFrame:
+    path = labels / "quality.parquet"
+    if not path.is_file():
+        raise StudioError(f"{labels}: no quality.parquet (run `python -m labeling clean` first)")
+    quality = pd.read_parquet(path)
+    missing = {"id", "decision"} - set(quality.columns)
+    if missing:
+        raise StudioError(f"{path}: missing column(s) {sorted(missing)} (expected the labels contract)")
+    return quality
+
+
+def _prediction(path: Path, row: Any, params: StudioParams, model_version: str) -> dict[str, Any] | None:
+    if not path.is_file():
+        log.warning("%s: no ensemble mask; the task goes without a prediction", path)
+        return None
+    alpha = io.read_mask(path)
+    if alpha.shape != (row.height, row.width):
+        log.warning("%s: %s differs from the image's %dx%d; the task goes without a prediction",
+                    path, alpha.shape, row.height, row.width)
+        return None
+    region = brush.mask_to_region(alpha, from_name=FROM_NAME, to_name=TO_NAME, label=params.label)
+    score = _float(getattr(row, "agreement", None))
+    return {"model_version": model_version, "result": [region], **({"score": score} if score is not None else {})}
+
+
+def _correction(task: dict[str, Any], params: StudioParams, root: Path,
+                users: dict[int, str]) -> tuple[dict[str, Any], np.ndarray | None]:
+    """One corrections row for an exported task, and its alpha when it is a correction."""
+    data = task.get("data", {})
+    annotations = task.get("annotations") or []
+    chosen, status, choice = choose_annotation(annotations)
+    row = {"id": str(data.get("sample_id")), "store": data.get("store"), "task": task["id"],
+           "annotation": None, "annotator": None, "created_at": None, "updated_at": None, "lead_time": None,
+           "n_annotations": len(annotations), "status": status, "choice": choice, "regions": 0,
+           "person_pixels": 0, "soft_pixels": 0, "detail": ""}
+    if chosen is None:
+        return row, None
+    who = chosen.get("completed_by")
+    who = who.get("email") if isinstance(who, dict) else users.get(who, str(who))
+    row.update(annotation=chosen["id"], annotator=who, created_at=chosen.get("created_at"),
+               updated_at=chosen.get("updated_at"), lead_time=chosen.get("lead_time"))
+    height, width = data.get("height"), data.get("width")
+    if height is None or width is None:
+        sizes = [(r.get("original_height"), r.get("original_width")) for r in chosen.get("result", [])]
+        height, width = sizes[0] if sizes else (0, 0)
+    try:
+        hard, regions = brush.regions_to_mask(chosen.get("result", []), int(height), int(width),
+                                              from_name=FROM_NAME, label=params.label)
+    except brush.BrushError as e:
+        row.update(status="bad_result", detail=str(e))
+        log.warning("task %s (%s): %s", task["id"], row["id"], e)
+        return row, None
+    row["regions"] = regions
+    if regions == 0:
+        row.update(status="empty", detail=f"submitted with no {params.label!r} region: not turned into an "
+                                          "empty mask")
+        return row, None
+    alpha, soft = hard, 0
+    ensemble = data.get("ensemble")
+    ensemble_path = None if not ensemble else (Path(ensemble) if Path(ensemble).is_absolute() else root / ensemble)
+    if ensemble_path is not None and ensemble_path.is_file():
+        soft_alpha = io.read_mask(ensemble_path)
+        if soft_alpha.shape == hard.shape:
+            alpha, soft = brush.soften(hard, soft_alpha, masks.boundary_width(hard.shape, params.refine_band))
+    else:
+        row["detail"] = f"ensemble {ensemble_path} not found: the correction stays hard"
+    row.update(status="corrected", person_pixels=int(np.count_nonzero(hard)), soft_pixels=soft)
+    return row, alpha
+
+
+def _relative(path: Path, root: Path) -> str:
+    """``path`` relative to the document root; StudioError when it lies outside."""
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        raise StudioError(f"{path} is outside the local-files document root {root}: Label Studio cannot "
+                          "serve it (keep stores under studio.document_root or set "
+                          "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT)") from None
+
+
+def _reference(path: Path, root: Path) -> str:
+    """``path`` relative to the document root when under it, else absolute (for `pull`)."""
+    path = path.resolve()
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
+def _list(value: Any) -> list:
+    return [] if value is None else list(value)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+# --- CLI ------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--params", default="params.yaml", help="params file (section `studio`)")
+    common.add_argument("-v", "--verbose", action="store_true")
+    parser = argparse.ArgumentParser(prog="python -m labeling studio", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="action", required=True)
+    serve_p = sub.add_parser("serve", parents=[common], help="start the server and keep it up until Ctrl-C")
+    serve_p.add_argument("--port", type=int, help="override studio.port")
+    push_p = sub.add_parser("push", parents=[common],
+                            help="import a round's samples as tasks with the ensemble pre-loaded")
+    push_p.add_argument("--round", type=int, required=True, dest="round_no")
+    push_p.add_argument("--store", type=Path, action="append", required=True, help="a sample store (repeat)")
+    push_p.add_argument("--labels", type=Path, action="append", required=True,
+                        help="its labels folder (repeat, in --store order)")
+    push_p.add_argument("--review", type=Path, action="append", default=[],
+                        help="review table(s) from `review --pull`, or a folder of them")
+    push_p.add_argument("--corrections", type=Path, help="corrections folder (round-N/): skip corrected samples")
+    pull_p = sub.add_parser("pull", parents=[common], help="export a round's annotations as masks + corrections.parquet")
+    which = pull_p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--round", type=int, dest="round_no", help="the round to pull; --out is its folder")
+    which.add_argument("--latest", action="store_true",
+                       help="the newest round; --out is the corrections folder (writes OUT/round-N)")
+    pull_p.add_argument("--out", type=Path, required=True, help="data/corrections/round-N (or data/corrections)")
+    for p in (push_p, pull_p):
+        p.add_argument("--metrics", type=Path, help="write the counts as JSON here")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    params = load_section("studio", StudioParams, args.params)
+    try:
+        if args.action == "serve":
+            from labeling.studio_server import serve
+            return serve(params, args.port)
+        if args.action == "push":
+            if len(args.store) != len(args.labels):
+                parser.error(f"give one --labels per --store (got {len(args.store)} stores, "
+                             f"{len(args.labels)} labels)")
+            figures = push_round(params, args.round_no, list(zip(args.store, args.labels)), args.review,
+                                 args.corrections)
+        elif args.latest:
+            client = connect(params)
+            round_no = latest_round(client, params)
+            figures = pull_round(params, round_no, args.out / f"round-{round_no}", client)
+        else:
+            figures = pull_round(params, args.round_no, args.out)
+    except (StudioError, ServerError) as e:
+        log.error("%s", e)
+        return 1
+    write_metrics(args.metrics, figures)
+    return 0
