@@ -8,6 +8,12 @@ import datasets  # noqa: F401  (environment defaults)
 
 # command -> module holding `main(argv: list[str] | None) -> int | None`
 COMMANDS: dict[str, str] = {
+    "autolabel": "labeling.autolabel",
+    "clean": "labeling.clean",
+    "score": "labeling.score",
+    "review": "labeling.review",
+    "studio": "labeling.studio",
+    "curate": "labeling.curate",
 }
 
 
