@@ -9,6 +9,12 @@ import datasets  # noqa: F401  (environment defaults)
 # command -> module holding `main(argv: list[str] | None) -> int | None`
 COMMANDS: dict[str, str] = {
     "report": "training.report",
+    "train": "training.train",
+    "evaluate": "training.evaluate",
+    "export": "training.export",
+    "video": "training.video",
+    "testset": "training.testset",
+    "bench": "training.bench",
 }
 
 

@@ -1,0 +1,58 @@
+"""Training smoke through main([...]): a couple of steps, DVCLive files, checkpoint contents, resume."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from training.__main__ import main as training_main
+from training.checkpoint import load_model, read_checkpoint
+from training.train import lr_factor
+
+
+def test_train_and_resume(tiny_store, tiny_composites, params_file, tmp_path):
+    store, composites = tiny_store(n=6), tiny_composites(n=6)
+    params = params_file(train={"epochs": 1, "batch_size": 2})
+    out, live = tmp_path / "models" / "matting.pt", tmp_path / "live"
+    argv = ["train", "--store", str(store), "--composites", str(composites), "--out", str(out),
+            "--live-dir", str(live), "--params", str(params), "--metrics", str(tmp_path / "m.json")]
+    assert training_main(argv) == 0
+    state = read_checkpoint(out)
+    assert state["epoch"] == 0 and state["step"] == 2  # 4 training items / batch 2
+    assert state["model_args"]["input_width"] == 64 and state["config"]["train"]["batch_size"] == 2
+    assert load_model(out)(torch.rand(1, 3, 40, 64)).shape == (1, 1, 40, 64)
+    figures = json.loads((tmp_path / "m.json").read_text())
+    assert figures["steps"] == 2 and figures["val_items"] == 4 and "val_iou" in figures
+    assert (live / "metrics.json").is_file() and (live / "plots" / "metrics" / "train" / "total.tsv").is_file()
+    assert not (live / "dvc.yaml").exists() and not (tmp_path / "dvc.yaml").exists()
+
+    # resume: one more epoch continues the step count and the DVCLive step
+    params = params_file(train={"epochs": 2, "batch_size": 2})
+    assert training_main(argv[:-4] + ["--params", str(params), "--resume"]) == 0
+    state = read_checkpoint(out)
+    assert state["epoch"] == 1 and state["step"] == 4
+    rows = (live / "plots" / "metrics" / "train" / "total.tsv").read_text().strip().splitlines()
+    assert [r.split("\t")[0] for r in rows[1:]] == ["0", "1"]
+
+
+def test_resume_refuses_other_model_args(tiny_store, params_file, tmp_path):
+    store = tiny_store(n=3)
+    out = tmp_path / "m.pt"
+    base = ["train", "--store", str(store), "--out", str(out)]
+    assert training_main(base + ["--params", str(params_file(train={"epochs": 1, "batch_size": 1}))]) == 0
+    other = params_file(model={"stem_channels": 4}, train={"epochs": 2, "batch_size": 1})
+    with pytest.raises(ValueError, match="cannot resume"):
+        training_main(base + ["--params", str(other), "--resume"])
+
+
+def test_training_needs_data(params_file, tmp_path):
+    with pytest.raises(ValueError, match="no training data"):
+        training_main(["train", "--out", str(tmp_path / "m.pt"), "--params", str(params_file())])
+
+
+def test_lr_schedule():
+    assert lr_factor(0, 100, 10, 0.1) == pytest.approx(0.1)
+    assert lr_factor(9, 100, 10, 0.1) == pytest.approx(1.0)
+    assert lr_factor(10, 100, 10, 0.1) == pytest.approx(1.0)
+    assert lr_factor(100, 100, 10, 0.1) == pytest.approx(0.1)

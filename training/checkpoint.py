@@ -1,0 +1,46 @@
+"""Checkpoints: the model's arguments, its weights and the training config in one file.
+
+```
+{"model_args": ModelConfig as dict, "model": state_dict, "config": TrainParams as dict,
+ "optimizer": ..., "scheduler": ..., "step": int, "epoch": int, "best": float, "rng": {...}, "metrics": {...}}
+```
+Evaluation and export need only ``model_args`` and ``model`` (nanoGPT-style).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from datasets import io
+from datasets.config import from_dict
+from training.model import MattingNet, ModelConfig
+
+log = logging.getLogger(__name__)
+
+
+def save_checkpoint(path: Path | str, state: dict[str, Any]) -> None:
+    """Atomically write ``state`` (see the module docstring) with torch.save."""
+    with io.atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def read_checkpoint(path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint (train one with `python -m training train --out {path}`)")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or "model_args" not in state or "model" not in state:
+        raise ValueError(f"{path}: not a matting checkpoint (expected keys 'model_args' and 'model', "
+                         f"found {sorted(state) if isinstance(state, dict) else type(state).__name__})")
+    return state
+
+
+def load_model(path: Path | str) -> MattingNet:
+    """The model of a checkpoint, in eval mode on the CPU."""
+    state = read_checkpoint(path)
+    model = MattingNet(from_dict(ModelConfig, state["model_args"], where=f"{path}:model_args"))
+    model.load_state_dict(state["model"])
+    return model.eval()

@@ -1,0 +1,237 @@
+"""`python -m training evaluate --model M --images DIR --masks DIR --out OUT [--baselines a,b]`.
+
+M is a .pt checkpoint, an .onnx file, or a baseline name (``training.baselines.BASELINES``).
+Masks are matched to images by file stem, hard or soft. A mask whose size differs from its image
+with the same aspect ratio is resized (nearest) with a warning; any other mismatch, a missing
+partner or an unreadable file is reported per pair (``error`` column), not fatal.
+
+Writes ``OUT/metrics.json`` (``n``, ``iou``, ``boundary_iou``, ``mad``, ``mse``, ``grad``, ``conn``,
+``fps`` and ``fps_<size>_<1t|all>``; MAD/MSE x1e3, Grad/Conn /1e3 as in RobustVideoMatting),
+``OUT/per_sample.parquet``, ``OUT/worst.png`` (the worst 20 by IoU: image | truth | prediction |
+error) and, with ``--baselines``, ``OUT/comparison.json`` + ``OUT/comparison.md`` (the model and the
+baselines on the same images, fps measured in the same run).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from datasets import io
+from datasets.cli import progress, setup_logging, write_metrics
+from datasets.config import load_section
+from training import bench
+from datasets.masks import to_uint8
+from training.metrics import HIGHER_IS_BETTER, METRICS, image_metrics
+from training.predict import load_predictor
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+ASPECT_TOLERANCE = 0.01  # relative aspect difference still counted as "the same aspect"
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """params.yaml `evaluate:`."""
+    fps_frames: int = 30  # timed frames per fps row (the median is reported)
+    fps_sizes: list[str] = field(default_factory=lambda: list(bench.FRAME_SIZES))  # frame sizes timed
+    worst: int = 20  # images on the worst-cases contact sheet
+    tile_width: int = 192  # contact-sheet tile width in pixels (height follows 4:3)
+    max_images: int = 0  # evaluate at most this many pairs (0 = all)
+
+    def __post_init__(self):
+        unknown = sorted(set(self.fps_sizes) - set(bench.FRAME_SIZES))
+        if unknown:
+            raise ValueError(f"`evaluate.fps_sizes` should be among {list(bench.FRAME_SIZES)}, got {unknown}")
+
+
+@dataclass
+class Pair:
+    stem: str
+    image: Path | None
+    mask: Path | None
+    error: str | None = None  # reason code when the pair cannot be scored
+    detail: str = ""
+
+
+def match_pairs(images: Path, masks: Path) -> list[Pair]:
+    """Images and masks matched by stem; unmatched files become pairs with an error."""
+    def by_stem(folder: Path) -> dict[str, Path]:
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: no such folder")
+        found: dict[str, Path] = {}
+        for p in sorted(folder.iterdir()):
+            if p.suffix.lower() in IMAGE_SUFFIXES and p.stem not in found:
+                found[p.stem] = p
+        return found
+
+    imgs, msks = by_stem(images), by_stem(masks)
+    if not imgs:
+        raise FileNotFoundError(f"{images}: no images (expected {sorted(IMAGE_SUFFIXES)} files)")
+    pairs = []
+    for stem in sorted(set(imgs) | set(msks)):
+        pair = Pair(stem, imgs.get(stem), msks.get(stem))
+        if pair.image is None:
+            pair.error, pair.detail = "no_image", f"{pair.mask}: no image with stem {stem!r} in {images}"
+        elif pair.mask is None:
+            pair.error, pair.detail = "no_mask", f"{pair.image}: no mask with stem {stem!r} in {masks}"
+        pairs.append(pair)
+    return pairs
+
+
+def load_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray] | None:
+    """(image, mask at the image's size) or None with ``pair.error`` set."""
+    try:
+        image = io.read_image(pair.image)
+        mask = io.read_mask(pair.mask)
+    except io.BadFile as e:
+        pair.error, pair.detail = e.reason, e.detail
+        return None
+    (h, w), (mh, mw) = image.shape[:2], mask.shape
+    if (mh, mw) != (h, w):
+        if abs((mw / mh) / (w / h) - 1) <= ASPECT_TOLERANCE:
+            log.warning("%s: mask is %dx%d, image %dx%d (same aspect): resizing the mask (nearest)",
+                        pair.stem, mw, mh, w, h)
+            mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+            pair.detail = f"mask resized from {mw}x{mh}"
+        else:
+            pair.error = "size_mismatch"
+            pair.detail = f"{pair.mask}: mask is {mw}x{mh} but image {pair.image} is {w}x{h} (aspect differs)"
+            log.warning("%s", pair.detail)
+            return None
+    return image, mask
+
+
+def score(predictor, pairs: list[Pair], keep: int) -> tuple[pd.DataFrame, list[tuple]]:
+    """Per-pair metrics for ``predictor``; also (stem, image, true, pred) of the ``keep`` lowest-IoU pairs."""
+    rows, kept = [], []
+    for pair in progress(pairs, desc=f"evaluate {predictor.name}"):
+        row = {"stem": pair.stem, "image": str(pair.image) if pair.image else None}
+        loaded = None if pair.error else load_pair(pair)
+        if loaded is not None:
+            image, true = loaded
+            pred = predictor.predict(image)
+            row.update(image_metrics(pred, true))
+            row.update(width=image.shape[1], height=image.shape[0])
+            if keep:
+                kept.append((row["iou"], pair.stem, image, true, pred))
+                kept = sorted(kept, key=lambda c: c[0])[:keep]
+        else:
+            row.update({m: math.nan for m in METRICS})
+        row.update(error=pair.error, detail=pair.detail)
+        rows.append(row)
+    return pd.DataFrame(rows), [c[1:] for c in kept]
+
+
+def summary(table: pd.DataFrame) -> dict:
+    scored = table[table["error"].isna()]
+    out = {"n": int(len(scored)), "n_errors": int(len(table) - len(scored))}
+    for m in METRICS:
+        out[m] = float(scored[m].mean()) if len(scored) else math.nan
+    return out
+
+
+def _tile(array: np.ndarray, width: int, height: int) -> np.ndarray:
+    if array.ndim == 2:
+        array = cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
+    h, w = array.shape[:2]
+    s = min(width / w, height / h)
+    small = cv2.resize(array, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    tile = np.zeros((height, width, 3), np.uint8)
+    y, x = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
+    tile[y:y + small.shape[0], x:x + small.shape[1]] = small
+    return tile
+
+
+def contact_sheet(cases: list[tuple], table: pd.DataFrame, tile_width: int) -> np.ndarray:
+    """Rows of image | truth | prediction | |error| for ``cases`` ((stem, image, true, pred), worst first)."""
+    tw, th = tile_width, tile_width * 3 // 4
+    figures = table.set_index("stem")
+    rows = []
+    for stem, image, true, pred in cases:
+        true_u8 = to_uint8(true)
+        pred_u8 = to_uint8(pred)
+        err = cv2.applyColorMap(cv2.absdiff(true_u8, pred_u8), cv2.COLORMAP_INFERNO)[..., ::-1]
+        row = np.hstack([_tile(image, tw, th), _tile(true_u8, tw, th), _tile(pred_u8, tw, th),
+                         _tile(np.ascontiguousarray(err), tw, th)])
+        r = figures.loc[stem]
+        cv2.putText(row, f"{stem} IoU {r['iou']:.3f} MAD {r['mad']:.0f}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                    (255, 255, 0), 1, cv2.LINE_AA)
+        rows.append(row)
+    if not rows:
+        return np.zeros((th, 4 * tw, 3), np.uint8)
+    return np.vstack(rows)
+
+
+def comparison_markdown(results: dict[str, dict], rows: list[dict], n: int) -> str:
+    names = list(results)
+    lines = [f"Evaluated on the same {n} images; fps = end-to-end frames/s (resize, inference, upsample, "
+             "composite) measured in the same run.", "",
+             "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for m in METRICS:
+        arrow = "higher is better" if HIGHER_IS_BETTER[m] else "lower is better"
+        lines.append(f"| {m} ({arrow}) | " + " | ".join(f"{results[k][m]:.4g}" for k in names) + " |")
+    for key in sorted({k for r in results.values() for k in r if k.startswith("fps_")}):
+        lines.append(f"| {key} | " + " | ".join(f"{results[k].get(key, math.nan):.1f}" for k in names) + " |")
+    lines += ["", bench.format_table(rows), ""]
+    return "\n".join(lines)
+
+
+def run(params: EvaluateParams, model: str, images: Path, masks: Path, out: Path,
+        baselines: list[str] = ()) -> dict:
+    """Evaluate ``model`` (and ``baselines``) on the pairs; write the report files; returns metrics.json."""
+    pairs = match_pairs(Path(images), Path(masks))
+    if params.max_images:
+        pairs = pairs[:params.max_images]
+    names = [model] + [b for b in baselines if b != model]
+    predictors = {name: load_predictor(name) for name in names}
+    results: dict[str, dict] = {}
+    first_image = None
+    for i, (name, predictor) in enumerate(predictors.items()):
+        table, cases = score(predictor, pairs, keep=params.worst if i == 0 else 0)
+        results[name] = summary(table)
+        log.info("%s: %s", name, ", ".join(f"{k} {v:.4g}" for k, v in results[name].items()))
+        if i == 0:
+            out.mkdir(parents=True, exist_ok=True)
+            io.write_parquet(out / "per_sample.parquet", table)
+            io.write_png(out / "worst.png", contact_sheet(cases, table, params.tile_width))
+            first_image = cases[-1][1] if cases else None
+            for r in table[table["error"].notna()].itertuples(index=False):
+                log.warning("not scored: %s (%s) %s", r.stem, r.error, r.detail)
+    sizes = {s: bench.FRAME_SIZES[s] for s in params.fps_sizes}
+    rows = bench.fps_table(predictors, frames=params.fps_frames, sizes=sizes, image=first_image) \
+        if params.fps_frames else []
+    for name in names:
+        results[name].update(bench.fps_metrics(rows, name) if rows else {"fps": math.nan})
+    metrics = dict(results[model])
+    io.write_json(out / "metrics.json", metrics)
+    if len(names) > 1:
+        io.write_json(out / "comparison.json", {"models": results, "fps": rows})
+        io.write_text(out / "comparison.md", comparison_markdown(results, rows, results[model]["n"]))
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help=".pt checkpoint, .onnx file or a baseline name")
+    parser.add_argument("--images", type=Path, required=True, help="folder of images")
+    parser.add_argument("--masks", type=Path, required=True, help="folder of masks (matched by stem)")
+    parser.add_argument("--out", type=Path, required=True, help="report folder (metrics.json, ...)")
+    parser.add_argument("--baselines", default="", help="comma-separated baselines to compare against, "
+                        "e.g. mediapipe-selfie,mediapipe-landscape")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--metrics", type=Path, help="also write metrics.json's content here")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    params = load_section("evaluate", EvaluateParams, args.params)
+    baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    metrics = run(params, args.model, args.images, args.masks, args.out, baselines)
+    write_metrics(args.metrics, metrics)
+    return 0

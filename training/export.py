@@ -1,0 +1,195 @@
+"""`python -m training export`: ONNX (fp32) and int8 (onnxruntime static quantization) from a checkpoint.
+
+The ONNX model has one input ``input`` (1, C, H, W) float32 (RGB in [0, 1], plus the prior alpha as a
+4th channel for 4-channel models) with dynamic H and W, and one output ``alpha`` (1, 1, H, W) in
+[0, 1]. Metadata (``input_width``, ``input_height``, ``in_channels``, ``model_args``) tells
+``predict.OnnxPredictor`` how to feed it. The int8 model uses QDQ static quantization calibrated on
+images (``--calibration DIR``, else seeded synthetic frames, with a warning). Parity against PyTorch
+is measured on the calibration inputs: the fp32 export must match within ``parity_tolerance``; the
+int8 differences are reported.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from datasets import io
+from datasets.cli import setup_logging, write_metrics
+from datasets.config import load_section
+from training.checkpoint import load_model
+from training.model import MattingNet, count_parameters
+from training.predict import to_input
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+@dataclass(frozen=True)
+class ExportParams:
+    """params.yaml `export:`."""
+    opset: int = 17  # ONNX opset
+    dynamic: bool = True  # dynamic H/W axes (the model runs at any multiple of 8)
+    calibration_images: int = 64  # at most this many calibration images for int8
+    calibrate_method: Literal["minmax", "entropy", "percentile"] = "minmax"  # onnxruntime calibration
+    per_channel: bool = True  # per-channel weight scales
+    parity_images: int = 8  # inputs compared between PyTorch and ONNX
+    parity_tolerance: float = 1.0e-3  # max |alpha_torch - alpha_onnx| allowed for the fp32 export
+    seed: int = 0  # synthetic calibration frames when no --calibration folder is given
+
+
+def calibration_inputs(model: MattingNet, folder: Path | None, limit: int, seed: int = 0) -> list[np.ndarray]:
+    """(1, C, H, W) float32 inputs at the model's input size from the images in ``folder``.
+
+    4-channel models get a prior: none for every other input, else a blurred ellipse.
+    """
+    cfg = model.config
+    size = (cfg.input_width, cfg.input_height)
+    rng = np.random.default_rng(seed)
+    images: list[np.ndarray] = []
+    if folder is not None:
+        paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise FileNotFoundError(f"{folder}: no images for int8 calibration (expected {sorted(IMAGE_SUFFIXES)})")
+        for p in paths[:limit]:
+            try:
+                images.append(io.read_image(p))
+            except io.BadFile as e:
+                log.warning("calibration: skipping %s (%s)", p, e.reason)
+    else:
+        log.warning("no --calibration folder: int8 calibration uses %d synthetic frames (accuracy will suffer)",
+                    min(limit, 16))
+        from training.bench import test_frame
+        images = [test_frame(cfg.input_width, cfg.input_height, None, seed=i) for i in range(min(limit, 16))]
+    inputs = []
+    for i, image in enumerate(images):
+        prior = None
+        if cfg.in_channels == 4 and i % 2:
+            import cv2
+
+            prior = np.zeros((cfg.input_height, cfg.input_width), np.float32)
+            center = (int(rng.integers(cfg.input_width // 4, 3 * cfg.input_width // 4)), cfg.input_height)
+            cv2.ellipse(prior, center, (cfg.input_width // 5, int(cfg.input_height * 0.7)), 0, 0, 360, 1.0, -1)
+            prior = cv2.GaussianBlur(prior, (0, 0), 2.0)
+        inputs.append(to_input(image, size, prior, cfg.in_channels))
+    return inputs
+
+
+def export_onnx(model: MattingNet, path: Path, opset: int = 17, dynamic: bool = True) -> None:
+    """Write ``model`` as ONNX (input ``input``, output ``alpha``) with metadata, atomically."""
+    import onnx
+
+    cfg = model.config
+    dummy = torch.rand(1, cfg.in_channels, cfg.input_height, cfg.input_width)
+    axes = {"input": {2: "height", 3: "width"}, "alpha": {2: "height", 3: "width"}} if dynamic else None
+    with io.atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(model.eval(), (dummy,), str(tmp), input_names=["input"], output_names=["alpha"],
+                          dynamic_axes=axes, opset_version=opset, dynamo=False)
+        proto = onnx.load(str(tmp))
+        _set_metadata(proto, model)
+        onnx.save(proto, str(tmp))
+
+
+def _set_metadata(proto, model: MattingNet) -> None:
+    cfg = model.config
+    meta = {"input_width": str(cfg.input_width), "input_height": str(cfg.input_height),
+            "in_channels": str(cfg.in_channels), "model_args": json.dumps(model.model_args())}
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def quantize_int8(model: MattingNet, fp32_path: Path, int8_path: Path, inputs: list[np.ndarray],
+                  params: ExportParams) -> None:
+    """Static QDQ int8 quantization of ``fp32_path`` calibrated on ``inputs``, written atomically."""
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter(inputs)
+
+        def get_next(self):
+            x = next(self._it, None)
+            return None if x is None else {"input": x}
+
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[params.calibrate_method]
+    with io.atomic_path(int8_path) as tmp, tempfile.TemporaryDirectory() as scratch:
+        pre = Path(scratch) / "preprocessed.onnx"
+        # ORT's advised pre-processing (graph optimisation + ONNX shape inference; the slow symbolic
+        # shape inference is not needed: all shapes but H and W are static)
+        quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        quantize_static(str(pre), str(tmp), Reader(), quant_format=QuantFormat.QDQ,
+                        per_channel=params.per_channel, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, calibrate_method=method)
+        proto = onnx.load(str(tmp))
+        _set_metadata(proto, model)
+        onnx.save(proto, str(tmp))
+
+
+def parity(model: MattingNet, onnx_path: Path, inputs: list[np.ndarray]) -> dict[str, float]:
+    """Max and mean |alpha_torch - alpha_onnx| over ``inputs``."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    diffs = []
+    with torch.inference_mode():
+        for x in inputs:
+            ref = model(torch.from_numpy(x)).numpy()
+            out = session.run(None, {"input": x})[0]
+            diffs.append(np.abs(ref - out))
+    all_diffs = np.concatenate([d.ravel() for d in diffs])
+    return {"max_abs_diff": float(all_diffs.max()), "mean_abs_diff": float(all_diffs.mean())}
+
+
+def run(params: ExportParams, checkpoint: Path, onnx_path: Path, int8_path: Path | None = None,
+        calibration: Path | None = None) -> dict:
+    """Export fp32 (and int8) ONNX from ``checkpoint`` and check parity; returns the figures."""
+    model = load_model(checkpoint)
+    export_onnx(model, onnx_path, params.opset, params.dynamic)
+    inputs = calibration_inputs(model, calibration, params.calibration_images, params.seed)
+    check = inputs[:params.parity_images]
+    fp32 = parity(model, onnx_path, check)
+    log.info("fp32 ONNX vs PyTorch: max |diff| %.2e, mean %.2e", fp32["max_abs_diff"], fp32["mean_abs_diff"])
+    if fp32["max_abs_diff"] > params.parity_tolerance:
+        raise RuntimeError(f"{onnx_path}: ONNX output differs from PyTorch by up to {fp32['max_abs_diff']:.3g} "
+                           f"(expected <= export.parity_tolerance {params.parity_tolerance}); the export is wrong")
+    figures = {"parameters": count_parameters(model), "onnx_bytes": onnx_path.stat().st_size,
+               "onnx_max_abs_diff": fp32["max_abs_diff"], "calibration_inputs": len(inputs)}
+    if int8_path is not None:
+        quantize_int8(model, onnx_path, int8_path, inputs, params)
+        q = parity(model, int8_path, check)
+        log.info("int8 ONNX vs PyTorch: max |diff| %.3f, mean %.4f", q["max_abs_diff"], q["mean_abs_diff"])
+        figures.update({"int8_bytes": int8_path.stat().st_size, "int8_max_abs_diff": q["max_abs_diff"],
+                        "int8_mean_abs_diff": q["mean_abs_diff"]})
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training export", description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, required=True, help="trained .pt checkpoint")
+    parser.add_argument("--onnx", type=Path, required=True, help="fp32 ONNX to write")
+    parser.add_argument("--int8", type=Path, help="int8 ONNX to write (static quantization)")
+    parser.add_argument("--calibration", type=Path, help="folder of images for int8 calibration")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--metrics", type=Path, help="write parity figures here (JSON)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    params = load_section("export", ExportParams, args.params)
+    figures = run(params, args.checkpoint, args.onnx, args.int8, args.calibration)
+    write_metrics(args.metrics, figures)
+    return 0

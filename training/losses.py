@@ -1,0 +1,131 @@
+"""Training losses: L1 + BCE + gradient (Sobel x, y) + edge band, optional consistency and distillation.
+
+Every term is a pure function of (B, 1, H, W) tensors with an optional ``weight`` (B, 1, H, W) in
+{0, 1} (0 where no label speaks: the store's ignore mask); weighted means divide by the weight's sum.
+``MattingLoss`` combines them with the weights from params and returns a dict of named terms plus
+``'total'`` (RobustVideoMatting's shape).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])  # unnormalised Sobel
+
+
+def weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Mean of ``values`` over pixels where ``weight`` is set (all pixels when None); 0 if none are."""
+    if weight is None:
+        return values.mean()
+    weight = weight.expand_as(values)
+    return (values * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def l1_loss(pred_alpha: torch.Tensor, true_alpha: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean |pred - true|."""
+    return weighted_mean((pred_alpha - true_alpha).abs(), weight)
+
+
+def bce_loss(pred_logits: torch.Tensor, true_alpha: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary cross-entropy of logits against (soft) alpha targets, in natural log units."""
+    values = F.binary_cross_entropy_with_logits(pred_logits.float(), true_alpha.float(), reduction="none")
+    return weighted_mean(values, weight)
+
+
+def sobel(alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(gx, gy) of (B, 1, H, W) with 3x3 Sobel kernels and replicated borders."""
+    kx = SOBEL_X.to(alpha)[None, None]
+    ky = kx.transpose(2, 3)
+    padded = F.pad(alpha, (1, 1, 1, 1), mode="replicate")
+    return F.conv2d(padded, kx), F.conv2d(padded, ky)
+
+
+def gradient_loss(pred_alpha: torch.Tensor, true_alpha: torch.Tensor,
+                  weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of |gx_pred - gx_true| + |gy_pred - gy_true| (Sobel gradients)."""
+    px, py = sobel(pred_alpha)
+    tx, ty = sobel(true_alpha)
+    return weighted_mean((px - tx).abs() + (py - ty).abs(), weight)
+
+
+def edge_band(true_alpha: torch.Tensor, width: int) -> torch.Tensor:
+    """(B, 1, H, W) float {0, 1}: dilate(mask) - erode(mask) with a (2*width+1) square, mask = alpha >= 0.5.
+
+    The same band as ``datasets.masks.edge_band`` (pixels outside the image neither dilate nor erode).
+    """
+    if width < 1:
+        raise ValueError(f"`edge_width` should be >= 1 pixel, got {width!r}")
+    mask = (true_alpha >= 0.5).float()
+    k = 2 * width + 1
+    dilated = F.max_pool2d(mask, k, stride=1, padding=width)
+    eroded = -F.max_pool2d(-mask, k, stride=1, padding=width)
+    return dilated - eroded
+
+
+def edge_loss(pred_alpha: torch.Tensor, true_alpha: torch.Tensor, width: int,
+              weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean |pred - true| over the label's edge band (0 when no band pixel is set)."""
+    band = edge_band(true_alpha, width)
+    if weight is not None:
+        band = band * weight
+    return weighted_mean((pred_alpha - true_alpha).abs(), band)
+
+
+def consistency_loss(alpha_a: torch.Tensor, alpha_b: torch.Tensor) -> torch.Tensor:
+    """Mean |alpha_a - alpha_b| between predictions for an image and its perturbed copy."""
+    return (alpha_a - alpha_b).abs().mean()
+
+
+@dataclass(frozen=True)
+class LossParams:
+    """Weights of the loss terms (params.yaml `train.loss`); 0 turns a term off."""
+    l1: float = 1.0  # mean absolute alpha error
+    bce: float = 1.0  # binary cross-entropy on logits
+    gradient: float = 1.0  # Sobel x/y gradient L1
+    edge: float = 2.0  # L1 on the label's dilate-minus-erode band
+    edge_width: int = 3  # half-width in pixels of that band at training resolution
+    coarse: float = 0.5  # BCE on the 1/4-resolution coarse logits (deep supervision)
+    consistency: float = 0.0  # L1 between predictions of an image and its colour/blur/noise-perturbed copy
+    distill: float = 0.0  # L1 to the ensemble's soft alpha where one is given (--teacher)
+
+
+class MattingLoss(nn.Module):
+    """``forward(logits, true_alpha, weight, coarse_logits, teacher, teacher_weight) -> {term: value, 'total'}``.
+
+    logits, true_alpha, weight, teacher: (B, 1, H, W); coarse_logits: (B, 1, H/4, W/4);
+    teacher_weight: (B, 1, 1, 1) or (B, 1, H, W), 1 where a teacher alpha exists.
+    Consistency needs a second forward pass and is added by the training loop.
+    """
+
+    def __init__(self, params: LossParams | None = None):
+        super().__init__()
+        self.params = params or LossParams()
+
+    def forward(self, logits: torch.Tensor, true_alpha: torch.Tensor, weight: torch.Tensor | None = None,
+                coarse_logits: torch.Tensor | None = None, teacher: torch.Tensor | None = None,
+                teacher_weight: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        p = self.params
+        logits = logits.float()
+        pred = torch.sigmoid(logits)
+        terms: dict[str, torch.Tensor] = {
+            "l1": l1_loss(pred, true_alpha, weight),
+            "bce": bce_loss(logits, true_alpha, weight),
+            "gradient": gradient_loss(pred, true_alpha, weight),
+            "edge": edge_loss(pred, true_alpha, p.edge_width, weight),
+        }
+        total = p.l1 * terms["l1"] + p.bce * terms["bce"] + p.gradient * terms["gradient"] + p.edge * terms["edge"]
+        if coarse_logits is not None and p.coarse:
+            size = coarse_logits.shape[-2:]
+            small_true = F.adaptive_avg_pool2d(true_alpha, size)
+            small_weight = None if weight is None else (F.adaptive_avg_pool2d(weight, size) > 0.5).float()
+            terms["coarse"] = bce_loss(coarse_logits, small_true, small_weight)
+            total = total + p.coarse * terms["coarse"]
+        if teacher is not None and p.distill:
+            tw = torch.ones_like(pred) if teacher_weight is None else teacher_weight.expand_as(pred)
+            terms["distill"] = weighted_mean((pred - teacher).abs(), tw)
+            total = total + p.distill * terms["distill"]
+        terms["total"] = total
+        return terms

@@ -1,0 +1,162 @@
+"""Single-image inference for a trained model (.pt checkpoint or .onnx file).
+
+Every predictor maps an RGB frame to an alpha at the frame's size:
+``predict(rgb (H, W, 3) uint8, prior (H, W) float32 in [0, 1] | None) -> (H, W) float32 in [0, 1]``
+(resize down to the model's input size, run, resize the alpha back up), so evaluation, the fps
+benchmark and video inference all time and score the same path. Baselines (``baselines.py``) follow
+the same protocol.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from datasets.masks import to_float
+
+log = logging.getLogger(__name__)
+ASPECT_TOLERANCE = 0.02  # frames within 2% of the model's aspect ratio use its input size exactly
+
+
+class Predictor(Protocol):
+    name: str
+
+    def predict(self, rgb: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray: ...
+
+    def set_threads(self, threads: int) -> None: ...
+
+
+def input_size(height: int, width: int, model_width: int, model_height: int, multiple: int = 8) -> tuple[int, int]:
+    """(w, h) to run a (height, width) frame at: the model's size for frames of its aspect ratio,
+    else the same pixel count at the frame's aspect ratio, both rounded to ``multiple``."""
+    aspect, model_aspect = width / height, model_width / model_height
+    if abs(aspect / model_aspect - 1) <= ASPECT_TOLERANCE:
+        return model_width, model_height
+    area = model_width * model_height
+    h = np.sqrt(area / aspect)
+    w = h * aspect
+    return max(multiple, int(round(w / multiple)) * multiple), max(multiple, int(round(h / multiple)) * multiple)
+
+
+def downscale(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize to ``size`` (w, h): bilinear to twice the target, then a 2x2 box (INTER_AREA).
+
+    Close to a full INTER_AREA (little aliasing) at a tenth of its cost for large frames.
+    """
+    w, h = size
+    if rgb.shape[1] > 4 * w and rgb.shape[0] > 4 * h:
+        rgb = cv2.resize(rgb, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def to_input(rgb: np.ndarray, size: tuple[int, int], prior: np.ndarray | None, channels: int) -> np.ndarray:
+    """(1, channels, h, w) float32 in [0, 1] from an RGB uint8 frame (and prior alpha when channels == 4)."""
+    small = downscale(rgb, size)
+    x = small.astype(np.float32).transpose(2, 0, 1)[None] * (1.0 / 255.0)
+    if channels == 4:
+        if prior is None:
+            p = np.zeros((1, 1, size[1], size[0]), np.float32)
+        else:
+            p = cv2.resize(to_float(prior), size, interpolation=cv2.INTER_LINEAR)[None, None]
+        x = np.concatenate([x, p], axis=1)
+    return np.ascontiguousarray(x)
+
+
+def to_frame_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(h, w) model alpha -> (height, width) float32 in [0, 1] (bilinear)."""
+    up = cv2.resize(alpha.astype(np.float32, copy=False), (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.clip(up, 0.0, 1.0, out=up)
+
+
+class TorchPredictor:
+    """A .pt checkpoint run with PyTorch on the CPU."""
+
+    def __init__(self, path: Path | str, threads: int | None = None):
+        import torch
+
+        from training.checkpoint import load_model
+
+        self._torch = torch
+        self.model = load_model(path)
+        self.config = self.model.config
+        self.name = Path(path).name
+        if threads:
+            self.set_threads(threads)
+
+    def set_threads(self, threads: int) -> None:
+        self._torch.set_num_threads(threads)
+
+    def predict(self, rgb: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        size = input_size(h, w, self.config.input_width, self.config.input_height)
+        x = to_input(rgb, size, prior, self.config.in_channels)
+        with self._torch.inference_mode():
+            alpha = self.model(self._torch.from_numpy(x))[0, 0].numpy()
+        return to_frame_alpha(alpha, h, w)
+
+
+class OnnxPredictor:
+    """An exported .onnx model (fp32 or int8) run with onnxruntime on the CPU.
+
+    The input size comes from the model's metadata (``input_width``/``input_height``, written by
+    export) or, failing that, from a static input shape.
+    """
+
+    def __init__(self, path: Path | str, threads: int | None = None):
+        import onnxruntime as ort
+
+        self._ort = ort
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: no ONNX model (export one with `python -m training export`)")
+        self.name = self.path.name
+        self.threads = threads or 0
+        self._open()
+        meta = self.session.get_modelmeta().custom_metadata_map
+        shape = self.session.get_inputs()[0].shape
+        self.channels = int(shape[1])
+        if "input_width" in meta:
+            self.width, self.height = int(meta["input_width"]), int(meta["input_height"])
+        elif isinstance(shape[2], int) and isinstance(shape[3], int):
+            self.width, self.height = int(shape[3]), int(shape[2])
+        else:
+            raise ValueError(f"{self.path}: cannot tell the input size (no input_width/input_height metadata "
+                             f"and a dynamic input shape {shape}); re-export with `python -m training export`")
+        self.dynamic = not isinstance(shape[2], int)
+
+    def _open(self) -> None:
+        options = self._ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        self.session = self._ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def set_threads(self, threads: int) -> None:
+        if threads != self.threads:
+            self.threads = threads
+            self._open()
+
+    def predict(self, rgb: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        size = input_size(h, w, self.width, self.height) if self.dynamic else (self.width, self.height)
+        x = to_input(rgb, size, prior, self.channels)
+        alpha = self.session.run(None, {self.input_name: x})[0][0, 0]
+        return to_frame_alpha(alpha, h, w)
+
+
+def load_predictor(model: str, threads: int | None = None) -> Predictor:
+    """A predictor for a .pt/.onnx path or a baseline name (see ``training.baselines.BASELINES``)."""
+    from training import baselines
+
+    if model in baselines.BASELINES:
+        return baselines.load_baseline(model)
+    suffix = Path(model).suffix.lower()
+    if suffix == ".pt":
+        return TorchPredictor(model, threads)
+    if suffix == ".onnx":
+        return OnnxPredictor(model, threads)
+    raise ValueError(f"`--model` should be a .pt checkpoint, an .onnx file or one of {sorted(baselines.BASELINES)}, "
+                     f"got {model!r}")

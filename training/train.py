@@ -1,0 +1,268 @@
+"""`python -m training train`: fit the matting model on curated samples and/or composites.
+
+AdamW with linear warm-up and cosine decay, seeded, CPU by default (GPU with mixed precision when
+one is present). After every epoch the checkpoint at ``--out`` is rewritten atomically with the
+model's arguments, the training config, optimizer/scheduler/RNG state and the latest figures, so
+``--resume`` continues from it and evaluation needs nothing else. With ``--live-dir`` the loss terms
+and validation figures are logged with DVCLive (``metrics.json`` + ``plots/metrics/**.tsv``, one
+step per epoch), with no DVC experiment and no dvc.yaml written.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from datasets.cli import setup_logging, write_metrics
+from datasets.config import load_section
+from training.checkpoint import read_checkpoint, save_checkpoint
+from training.data import AugmentParams, MattingDataset, composite_items, store_items
+from training.losses import LossParams, MattingLoss, consistency_loss
+from training.model import MattingNet, ModelConfig, count_parameters
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """params.yaml `train:`."""
+    seed: int = 0  # seeds torch, numpy and the augmentation draws
+    epochs: int = 12  # passes over the training items
+    max_steps: int = 600  # stop after this many optimizer steps (0 = no limit)
+    batch_size: int = 8  # images per step
+    lr: float = 3.0e-3  # peak AdamW learning rate
+    weight_decay: float = 1.0e-4  # AdamW decay (not on norms and biases)
+    warmup_steps: int = 20  # linear warm-up from 0 to lr
+    min_lr: float = 0.05  # cosine decay floor, as a fraction of lr
+    grad_clip: float = 1.0  # max gradient norm (0 = off)
+    num_workers: int = 0  # DataLoader worker processes (0 = load in the training process)
+    threads: int = 0  # torch CPU threads (0 = torch's default)
+    amp: bool = True  # mixed precision on a GPU (ignored on the CPU)
+    device: str = "auto"  # 'auto' (cuda when present, else cpu), 'cpu' or 'cuda'
+    loss: LossParams = field(default_factory=LossParams)  # loss term weights
+    augment: AugmentParams = field(default_factory=AugmentParams)  # augmentation ranges
+
+
+def lr_factor(step: int, total: int, warmup: int, floor: float) -> float:
+    """Linear warm-up to 1 over ``warmup`` steps, then cosine to ``floor`` at ``total``."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def perturb(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A colour/blur/noise-perturbed copy of (B, 3, H, W) images in [0, 1] (for the consistency loss)."""
+    b = images.shape[0]
+    gain = 1.0 + 0.4 * (torch.rand(b, 3, 1, 1, generator=generator) - 0.5)
+    bias = 0.1 * (torch.rand(b, 1, 1, 1, generator=generator) - 0.5)
+    out = images * gain.to(images) + bias.to(images)
+    out = torch.nn.functional.avg_pool2d(out, 3, stride=1, padding=1, count_include_pad=False)
+    out = out + 0.02 * torch.randn(out.shape, generator=generator).to(images)
+    return out.clamp(0.0, 1.0)
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (decay if p.ndim > 1 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _items(stores: list[Path], composites: list[Path], split: str, teacher: Path | None):
+    items = []
+    for s in stores:
+        items += store_items(s, split, teacher)
+    for c in composites:
+        items += composite_items(c, split)
+    return items
+
+
+def _inputs(batch: dict, in_channels: int, device: torch.device) -> torch.Tensor:
+    x = batch["image"]
+    if in_channels == 4:
+        x = torch.cat([x, batch["prior"]], dim=1)
+    return x.to(device, non_blocking=True)
+
+
+@torch.no_grad()
+def validate(model: MattingNet, loader: DataLoader, criterion: MattingLoss, device: torch.device) -> dict[str, float]:
+    """Mean loss, IoU at 0.5 and MAD x1e3 over the validation loader (at training resolution)."""
+    model.eval()
+    losses, ious, mads = [], [], []
+    for batch in loader:
+        logits, coarse = model(_inputs(batch, model.config.in_channels, device), logits=True)
+        true = batch["alpha"].to(device)
+        losses.append(float(criterion(logits, true, batch["weight"].to(device), coarse)["total"]))
+        pred = torch.sigmoid(logits.float())
+        p, t = pred >= 0.5, true >= 0.5
+        inter = (p & t).flatten(1).sum(1).float()
+        union = (p | t).flatten(1).sum(1).float()
+        ious += torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union)).tolist()
+        mads += ((pred - true).abs().flatten(1).mean(1) * 1e3).tolist()
+    model.train()
+    return {"loss": float(np.mean(losses)), "iou": float(np.mean(ious)), "mad": float(np.mean(mads))}
+
+
+def _open_live(live_dir: Path | None, resume: bool):
+    if live_dir is None:
+        return None
+    from dvclive import Live
+
+    return Live(str(live_dir), resume=resume, save_dvc_exp=False, dvcyaml=None, report=None)
+
+
+def run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list[Path] = (),
+        composites: list[Path] = (), live_dir: Path | None = None, resume: bool = False,
+        teacher: Path | None = None) -> dict:
+    """Train and write the checkpoint ``out``; returns the final figures."""
+    stores, composites = [Path(s) for s in stores], [Path(c) for c in composites]
+    if not stores and not composites:
+        raise ValueError("no training data: pass --store and/or --composites")
+    t_start = time.perf_counter()
+    if params.threads:
+        torch.set_num_threads(params.threads)
+    device = torch.device("cuda" if params.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if params.device == "auto" else params.device))
+    torch.manual_seed(params.seed)
+    np.random.seed(params.seed)
+    with_prior = model_config.in_channels == 4
+    w, h = model_config.input_width, model_config.input_height
+    train_ds = MattingDataset(_items(stores, composites, "train", teacher), w, h, params.augment, params.seed,
+                              with_prior)
+    val_items = _items(stores, composites, "val", None)
+    val_loader = None
+    if val_items:
+        val_loader = DataLoader(MattingDataset(val_items, w, h, None, params.seed, with_prior),
+                                batch_size=params.batch_size, num_workers=params.num_workers)
+    else:
+        log.warning("no validation items (no 'val' rows in the store/composites): validation is skipped")
+    drop_last = len(train_ds) >= params.batch_size
+    steps_per_epoch = len(train_ds) // params.batch_size if drop_last else 1
+    total = params.epochs * steps_per_epoch
+    if params.max_steps:
+        total = min(total, params.max_steps)
+
+    model = MattingNet(model_config).to(device)
+    optimizer = torch.optim.AdamW(_param_groups(model, params.weight_decay), lr=params.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, total, params.warmup_steps, params.min_lr))
+    use_amp = params.amp and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    criterion = MattingLoss(params.loss)
+    step, start_epoch, figures = 0, 0, {}
+    if resume and out.is_file():
+        state = read_checkpoint(out)
+        if state["model_args"] != model.model_args():
+            raise ValueError(f"{out}: cannot resume: its model arguments {state['model_args']} differ from "
+                             f"params `model:` {model.model_args()} (train afresh without --resume)")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, start_epoch, figures = state["step"], state["epoch"] + 1, state.get("metrics", {})
+        torch.set_rng_state(state["rng"]["torch"])
+        log.info("resumed %s at epoch %d, step %d", out, start_epoch, step)
+    elif resume:
+        log.warning("%s does not exist yet: --resume starts a fresh run", out)
+    n_params = count_parameters(model)
+    log.info("model: %d parameters; %d training items, %d validation items; %d steps on %s",
+             n_params, len(train_ds), len(val_items), total, device)
+    live = _open_live(live_dir, resume and start_epoch > 0)
+    if live is not None and start_epoch > 0:
+        live.step = start_epoch  # DVCLive's own resume restarts at 0 after a single logged step
+    if live is not None and start_epoch == 0:
+        live.log_params({"model": model.model_args(), "train": asdict(params), "parameters": n_params})
+    generator = torch.Generator().manual_seed(params.seed)
+    model.train()
+    for epoch in range(start_epoch, params.epochs):
+        if params.max_steps and step >= params.max_steps:
+            break
+        train_ds.set_epoch(epoch)
+        generator.manual_seed(params.seed * 100_003 + epoch)
+        loader = DataLoader(train_ds, batch_size=params.batch_size, shuffle=True, generator=generator,
+                            drop_last=drop_last, num_workers=params.num_workers)
+        sums: dict[str, float] = {}
+        batches = 0
+        for batch in loader:
+            x = _inputs(batch, model_config.in_channels, device)
+            true, weight = batch["alpha"].to(device), batch["weight"].to(device)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                logits, coarse = model(x, logits=True)
+                terms = criterion(logits, true, weight, coarse, batch["teacher"].to(device),
+                                  batch["teacher_weight"].to(device))
+                loss = terms["total"]
+                if params.loss.consistency:
+                    x2 = torch.cat([perturb(x[:, :3].cpu(), generator).to(device), x[:, 3:]], dim=1)
+                    logits2, _ = model(x2, logits=True)
+                    terms["consistency"] = consistency_loss(torch.sigmoid(logits.float()),
+                                                            torch.sigmoid(logits2.float()))
+                    loss = loss + params.loss.consistency * terms["consistency"]
+                    terms["total"] = loss
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if params.grad_clip:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), params.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            step += 1
+            batches += 1
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            if params.max_steps and step >= params.max_steps:
+                break
+        figures = {f"train/{k}": v / max(1, batches) for k, v in sums.items()}
+        figures["lr"] = optimizer.param_groups[0]["lr"]
+        if val_loader is not None:
+            figures.update({f"val/{k}": v for k, v in validate(model, val_loader, criterion, device).items()})
+        log.info("epoch %d step %d: %s", epoch, step, ", ".join(f"{k} {v:.4g}" for k, v in figures.items()))
+        save_checkpoint(out, {
+            "model_args": model.model_args(), "model": model.state_dict(),
+            "config": {"train": asdict(params), "stores": [str(s) for s in stores],
+                       "composites": [str(c) for c in composites], "teacher": str(teacher) if teacher else None},
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
+            "epoch": epoch, "rng": {"torch": torch.get_rng_state()}, "metrics": figures})
+        if live is not None:
+            for k, v in figures.items():
+                live.log_metric(k, v)
+            live.next_step()
+    if live is not None:
+        live.end()
+    if not out.is_file():
+        raise RuntimeError(f"{out}: no checkpoint was written (epochs={params.epochs}, max_steps={params.max_steps})")
+    return {"parameters": n_params, "steps": step, "train_items": len(train_ds), "val_items": len(val_items),
+            "seconds": round(time.perf_counter() - t_start, 1), "device": device.type,
+            **{k.replace("/", "_"): round(v, 6) for k, v in figures.items()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training train", description=__doc__.splitlines()[0])
+    parser.add_argument("--store", type=Path, action="append", default=[], help="sample store (repeatable)")
+    parser.add_argument("--composites", type=Path, action="append", default=[],
+                        help="composites folder from `python -m datasets synthesize` (repeatable)")
+    parser.add_argument("--teacher", type=Path, help="folder of <id>.png soft alphas for distillation "
+                        "(e.g. LABELS/ensemble); used when train.loss.distill > 0")
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (e.g. models/matting.pt)")
+    parser.add_argument("--live-dir", type=Path, help="DVCLive folder for metrics and plots")
+    parser.add_argument("--resume", action="store_true", help="continue from --out when it exists")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--metrics", type=Path, help="write the final figures here (JSON)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    params = load_section("train", TrainParams, args.params)
+    model_config = load_section("model", ModelConfig, args.params)
+    figures = run(params, model_config, args.out, args.store, args.composites, args.live_dir, args.resume,
+                  args.teacher)
+    write_metrics(args.metrics, figures)
+    return 0
+
