@@ -32,8 +32,8 @@ from datasets import io
 from datasets.cli import progress, setup_logging, write_metrics
 from datasets.config import load_section
 from datasets.store import QUARANTINE_COLUMNS, SAMPLE_COLUMNS, Store
+from labeling.corrections import corrected_ids, correction_rounds
 from labeling.review import read_review_tags
-from labeling.studio import corrected_ids, correction_rounds
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """Label Studio correction rounds: `python -m labeling studio {serve,push,pull}`.
 
-Ordered as FiftyOne's ``utils/labelstudio.py``: config -> client -> pure converters (task JSON,
-annotation choice) -> stage functions -> helpers -> CLI; the server itself is ``studio_server.py``.
+Ordered as FiftyOne's ``utils/labelstudio.py``: config -> client -> pure converters (task JSON)
+-> stage functions -> helpers -> CLI. The server is ``studio_server.py``; the corrections folder
+(decoding an export, writing and reading round-N/) is ``corrections.py``.
 
 - ``serve`` starts the Label Studio server from its own venv on 127.0.0.1 with a preset user and
   API token, local-file serving rooted at the data folder, and waits until it answers.
@@ -29,16 +30,15 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import numpy as np
 import pandas as pd
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
-from datasets import io, masks
+from datasets import io
 from datasets.store import Store
 from datasets.cli import setup_logging, write_metrics
 from datasets.config import load_section
-from labeling import brush
+from labeling import brush, corrections
 from labeling.processes import ServerError
 
 log = logging.getLogger(__name__)
@@ -170,45 +170,22 @@ def sample_task(row: Any, *, store: str, round_no: int, image_ref: str, ensemble
     return {"data": data, "predictions": [prediction] if prediction else []}
 
 
-def choose_annotation(annotations: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str, str]:
-    """Pick the annotation that speaks for a task: the latest submitted one (by updated_at, then id).
-
-    Returns (annotation or None, status, choice) with status 'annotated', 'skipped' (only skipped
-    or cancelled annotations) or 'pending' (none), and choice a sentence saying what was picked.
-    """
-    submitted = [a for a in annotations if not a.get("was_cancelled")]
-    cancelled = len(annotations) - len(submitted)
-    if not submitted:
-        status = "skipped" if cancelled else "pending"
-        return None, status, f"{cancelled} skipped/cancelled, none submitted" if cancelled else "no annotation"
-    ordered = sorted(submitted, key=lambda a: (str(a.get("updated_at") or a.get("created_at")), a["id"]))
-    chosen = ordered[-1]
-    if len(ordered) == 1:
-        choice = "only submitted annotation"
-    else:
-        others = ", ".join(str(a["id"]) for a in ordered[:-1])
-        choice = f"latest of {len(ordered)} submitted (also {others})"
-    if cancelled:
-        choice += f"; {cancelled} skipped/cancelled ignored"
-    return chosen, "annotated", choice
-
-
 # --- stage functions ------------------------------------------------------------------------
 
 def push_round(params: StudioParams, round_no: int, pairs: list[tuple[Path, Path]],
-               reviews: list[Path] = (), corrections: Path | None = None,
+               reviews: list[Path] = (), corrections_dir: Path | None = None,
                client: LabelStudio | None = None) -> dict[str, Any]:
     """Import the samples of round ``round_no`` that a person should correct; returns the counts.
 
     ``pairs``: (store, labels) folders. A sample goes in when its decision is 'review' and no
     FiftyOne tag says 'approve' or 'reject', or when it is tagged 'fix'. A sample that already has a
-    correction from an earlier round under ``corrections`` goes in again only when tagged 'fix'.
+    correction from an earlier round under ``corrections_dir`` goes in again only when tagged 'fix'.
     """
     from labeling.review import read_review_tags  # the review table's reader lives with its writer
 
     root = document_root(params)
     tags = read_review_tags(reviews)
-    done = corrected_ids(corrections, before=round_no) if corrections else {}
+    done = corrections.corrected_ids(corrections_dir, before=round_no) if corrections_dir else {}
     client = client or connect(params)
     project = _project(client, params, round_no)
     existing = {task_key(t.data) for t in call(lambda: list(client.tasks.list(project=project.id)),
@@ -270,56 +247,15 @@ def pull_round(params: StudioParams, round_no: int, out: Path,
         project.id, export_type="JSON", download_all_tasks=True)), f"exporting project {project.id}"))
     exported = json.loads(raw)
     users = {u.id: u.email for u in call(lambda: list(client.users.list()), "listing users")}
-    root = document_root(params)
-    rows, alphas = [], {}
-    for task in sorted(exported, key=lambda t: t["id"]):
-        row, alpha = _correction(task, params, root, users)
-        row["round"] = round_no
-        rows.append(row)
-        if alpha is not None:
-            alphas[row["id"]] = alpha  # tasks are sorted by id: a later task of the same sample wins
-    table = pd.DataFrame(rows, columns=CORRECTION_COLUMNS)
-    out = Path(out)
-    for sid, alpha in alphas.items():
-        io.write_png(out / f"{sid}.png", alpha)
-    for stale in out.glob("*.png") if out.is_dir() else []:
-        if stale.stem not in alphas:
-            stale.unlink()
-    io.write_json(out / "export.json", exported)
-    io.write_parquet(out / "corrections.parquet", table)
+    table, alphas = corrections.decode_round(exported, round_no, users, document_root(params),
+                                             from_name=FROM_NAME, label=params.label,
+                                             refine_band=params.refine_band)
+    corrections.write_round(Path(out), table, alphas, exported)
     counts = {"round": round_no, "project": project.id, "tasks": len(table), "corrected": len(alphas),
               **{f"status_{k}": int(v) for k, v in table["status"].value_counts().items()}}
     log.info("round %d: %d tasks, %d corrections written to %s; statuses %s", round_no, len(table),
              len(alphas), out, dict(table["status"].value_counts()))
     return counts
-
-
-CORRECTION_COLUMNS = ["id", "store", "round", "task", "annotation", "annotator", "created_at", "updated_at",
-                      "lead_time", "n_annotations", "status", "choice", "regions", "person_pixels",
-                      "soft_pixels", "detail"]
-
-
-def corrected_ids(corrections: Path, before: int | None = None) -> dict[str, int]:
-    """sample id -> newest round (below ``before``) with a written correction, from CORRECTIONS/round-N/."""
-    found: dict[str, int] = {}
-    for round_no, folder in sorted(correction_rounds(corrections)):
-        if before is not None and round_no >= before:
-            continue
-        table = pd.read_parquet(folder / "corrections.parquet")
-        for sid in table.loc[table["status"] == "corrected", "id"]:
-            if (folder / f"{sid}.png").is_file():
-                found[sid] = round_no
-    return found
-
-
-def correction_rounds(corrections: Path) -> list[tuple[int, Path]]:
-    """(N, folder) of every CORRECTIONS/round-N holding a corrections.parquet."""
-    rounds = []
-    for folder in Path(corrections).glob("round-*"):
-        suffix = folder.name[len("round-"):]
-        if suffix.isdigit() and (folder / "corrections.parquet").is_file():
-            rounds.append((int(suffix), folder))
-    return rounds
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -370,51 +306,6 @@ def _prediction(path: Path, row: Any, params: StudioParams, model_version: str) 
     region = brush.mask_to_region(alpha, from_name=FROM_NAME, to_name=TO_NAME, label=params.label)
     score = _float(getattr(row, "agreement", None))
     return {"model_version": model_version, "result": [region], **({"score": score} if score is not None else {})}
-
-
-def _correction(task: dict[str, Any], params: StudioParams, root: Path,
-                users: dict[int, str]) -> tuple[dict[str, Any], np.ndarray | None]:
-    """One corrections row for an exported task, and its alpha when it is a correction."""
-    data = task.get("data", {})
-    annotations = task.get("annotations") or []
-    chosen, status, choice = choose_annotation(annotations)
-    row = {"id": str(data.get("sample_id")), "store": data.get("store"), "task": task["id"],
-           "annotation": None, "annotator": None, "created_at": None, "updated_at": None, "lead_time": None,
-           "n_annotations": len(annotations), "status": status, "choice": choice, "regions": 0,
-           "person_pixels": 0, "soft_pixels": 0, "detail": ""}
-    if chosen is None:
-        return row, None
-    who = chosen.get("completed_by")
-    who = who.get("email") if isinstance(who, dict) else users.get(who, str(who))
-    row.update(annotation=chosen["id"], annotator=who, created_at=chosen.get("created_at"),
-               updated_at=chosen.get("updated_at"), lead_time=chosen.get("lead_time"))
-    height, width = data.get("height"), data.get("width")
-    if height is None or width is None:
-        sizes = [(r.get("original_height"), r.get("original_width")) for r in chosen.get("result", [])]
-        height, width = sizes[0] if sizes else (0, 0)
-    try:
-        hard, regions = brush.regions_to_mask(chosen.get("result", []), int(height), int(width),
-                                              from_name=FROM_NAME, label=params.label)
-    except brush.BrushError as e:
-        row.update(status="bad_result", detail=str(e))
-        log.warning("task %s (%s): %s", task["id"], row["id"], e)
-        return row, None
-    row["regions"] = regions
-    if regions == 0:
-        row.update(status="empty", detail=f"submitted with no {params.label!r} region: not turned into an "
-                                          "empty mask")
-        return row, None
-    alpha, soft = hard, 0
-    ensemble = data.get("ensemble")
-    ensemble_path = None if not ensemble else (Path(ensemble) if Path(ensemble).is_absolute() else root / ensemble)
-    if ensemble_path is not None and ensemble_path.is_file():
-        soft_alpha = io.read_mask(ensemble_path)
-        if soft_alpha.shape == hard.shape:
-            alpha, soft = brush.soften(hard, soft_alpha, masks.boundary_width(hard.shape, params.refine_band))
-    else:
-        row["detail"] = f"ensemble {ensemble_path} not found: the correction stays hard"
-    row.update(status="corrected", person_pixels=int(np.count_nonzero(hard)), soft_pixels=soft)
-    return row, alpha
 
 
 def _relative(path: Path, root: Path) -> str:

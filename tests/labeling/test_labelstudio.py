@@ -160,3 +160,15 @@ def test_server_down_is_a_clear_error_and_writes_nothing(studio_params, tmp_path
         assert studio.main(["push", "--round", "1", "--store", str(tmp_path), "--labels", str(tmp_path),
                             "--params", str(params_file)]) == 1
     assert "does not answer" in caplog.text
+
+
+def test_serve_refuses_a_taken_port_and_a_missing_server(studio_server, studio_params, tmp_path, caplog):
+    taken = write_params(tmp_path / "taken.yaml", studio=studio_params)  # the session's server holds the port
+    with caplog.at_level(logging.ERROR):
+        assert studio.main(["serve", "--params", str(taken)]) == 1
+    assert f"port {studio_params.port} on 127.0.0.1 is in use" in caplog.text
+    missing = StudioParams(**{**studio_params.__dict__, "server_bin": str(tmp_path / "no-label-studio")})
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        assert studio.main(["serve", "--params", str(write_params(tmp_path / "missing.yaml", studio=missing))]) == 1
+    assert "no Label Studio server" in caplog.text and "studio.server_bin" in caplog.text

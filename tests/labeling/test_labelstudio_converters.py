@@ -4,7 +4,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from xml.etree import ElementTree
 
-from labeling import studio
+from labeling import corrections, studio
 
 
 def ann(id_, updated, cancelled=False, result=()):
@@ -13,7 +13,7 @@ def ann(id_, updated, cancelled=False, result=()):
 
 
 def test_latest_submitted_annotation_wins_and_the_choice_is_said():
-    chosen, status, choice = studio.choose_annotation([ann(7, "2026-01-02T10:00:00Z"),
+    chosen, status, choice = corrections.choose_annotation([ann(7, "2026-01-02T10:00:00Z"),
                                                        ann(5, "2026-01-02T11:00:00Z"),
                                                        ann(9, "2026-01-03T09:00:00Z", cancelled=True)])
     assert (chosen["id"], status) == (5, "annotated")
@@ -21,15 +21,15 @@ def test_latest_submitted_annotation_wins_and_the_choice_is_said():
 
 
 def test_same_time_falls_back_to_the_higher_id():
-    chosen, _, _ = studio.choose_annotation([ann(4, "2026-01-02T10:00:00Z"), ann(3, "2026-01-02T10:00:00Z")])
+    chosen, _, _ = corrections.choose_annotation([ann(4, "2026-01-02T10:00:00Z"), ann(3, "2026-01-02T10:00:00Z")])
     assert chosen["id"] == 4
 
 
 def test_only_skipped_is_skipped_and_none_is_pending():
-    assert studio.choose_annotation([ann(1, "t", cancelled=True)]) == (None, "skipped",
+    assert corrections.choose_annotation([ann(1, "t", cancelled=True)]) == (None, "skipped",
                                                                        "1 skipped/cancelled, none submitted")
-    assert studio.choose_annotation([]) == (None, "pending", "no annotation")
-    assert studio.choose_annotation([ann(2, "t")])[1:] == ("annotated", "only submitted annotation")
+    assert corrections.choose_annotation([]) == (None, "pending", "no annotation")
+    assert corrections.choose_annotation([ann(2, "t")])[1:] == ("annotated", "only submitted annotation")
 
 
 def test_sample_task_golden():
