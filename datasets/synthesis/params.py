@@ -1,0 +1,35 @@
+"""The ``synthesize`` section of params.yaml: one frozen dataclass per component, validated on construction."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from datasets.synthesis.backgrounds import BackgroundParams
+from datasets.synthesis.camera import CameraParams
+from datasets.synthesis.checks import check_between
+from datasets.synthesis.clips import ClipParams
+from datasets.synthesis.composite import LookParams
+from datasets.synthesis.foreground import ForegroundParams
+from datasets.synthesis.placement import PlacementParams
+from datasets.synthesis.priors import PriorParams
+from datasets.synthesis.warp import WarpParams
+
+
+@dataclass(frozen=True)
+class SynthesisParams:
+    """Everything ``python -m datasets synthesize`` draws from (the paths, count and seed are CLI arguments)."""
+    workers: int = 2  # processes rendering composites, 1..64 (outputs do not depend on it)
+    min_person_pixels: int = 64  # samples with fewer person pixels (alpha >= 0.5) are skipped as tiny_alpha, >= 1
+    contact_sheet_rows: int = 8  # composites shown in the contact sheet, 1..64
+    placement: PlacementParams = field(default_factory=PlacementParams)
+    warp: WarpParams = field(default_factory=WarpParams)
+    foreground: ForegroundParams = field(default_factory=ForegroundParams)
+    look: LookParams = field(default_factory=LookParams)
+    camera: CameraParams = field(default_factory=CameraParams)
+    priors: PriorParams = field(default_factory=PriorParams)
+    clips: ClipParams = field(default_factory=ClipParams)
+    backgrounds: BackgroundParams = field(default_factory=BackgroundParams)
+
+    def __post_init__(self):
+        check_between("workers", self.workers, 1, 64)
+        check_between("min_person_pixels", self.min_person_pixels, 1, 10**9)
+        check_between("contact_sheet_rows", self.contact_sheet_rows, 1, 64)
