@@ -29,19 +29,22 @@ log = logging.getLogger(__name__)
 
 
 def credentials(params: StudioParams) -> dict[str, str]:
-    """The preset user: from LABEL_STUDIO_USERNAME/PASSWORD/USER_TOKEN, else made once and kept."""
-    env = {k: os.environ.get(f"LABEL_STUDIO_{k.upper()}") for k in ("username", "password", "user_token")}
-    if all(env.values()):
-        return {"username": env["username"], "password": env["password"], "token": env["user_token"]}
+    """The preset user: LABEL_STUDIO_USERNAME/PASSWORD/USER_TOKEN where set, else made once and kept
+    (mode 600) in the data dir, where clients find the token."""
+    env = {"username": "LABEL_STUDIO_USERNAME", "password": "LABEL_STUDIO_PASSWORD", "token": "LABEL_STUDIO_USER_TOKEN"}
+    if all(os.environ.get(var) for var in env.values()):
+        return {key: os.environ[var] for key, var in env.items()}
     path = data_dir(params) / CREDENTIALS_FILE
     if path.is_file():
-        return json.loads(path.read_text())
-    made = {"username": "annotator@localhost.localdomain", "password": secrets.token_urlsafe(18),
-            "token": secrets.token_hex(20)}  # 40 hex chars, as the legacy token needs
-    io.write_json(path, made)
-    path.chmod(0o600)
-    log.info("made the Label Studio user %s; password and token are in %s", made["username"], path)
-    return made
+        kept = json.loads(path.read_text())
+    else:
+        kept = {"username": "annotator@localhost.localdomain", "password": secrets.token_urlsafe(18),
+                "token": secrets.token_hex(20)}  # 40 hex chars, as the legacy token needs
+        with io.atomic_path(path) as tmp:
+            tmp.chmod(0o600)  # before the secret goes in
+            tmp.write_text(json.dumps(kept, indent=2) + "\n")
+        log.info("made the Label Studio user %s; password and token are in %s", kept["username"], path)
+    return {key: os.environ.get(var) or kept[key] for key, var in env.items()}
 
 
 # --- server ---------------------------------------------------------------------------------
@@ -96,6 +99,9 @@ def start_server(params: StudioParams, port: int | None = None) -> Server:
         server.stop()
         tail = log_path.read_text(errors="replace")[-2000:]
         raise ServerError(f"{e}; last lines of {log_path}:\n{tail}") from e
+    except KeyboardInterrupt:
+        server.stop()
+        raise
     log.info("Label Studio answers at %s after %.0f s", url, waited)
     return server
 
