@@ -120,6 +120,7 @@ def fiftyone_db(tmp_path_factory):
         yield fo
         for dataset in fo.list_datasets():
             fo.delete_dataset(dataset)
+        food.drop_database()  # the unique name: only this session's database
         food._disconnect()
         service = food._db_service
         if service is not None and service.child is not None:
