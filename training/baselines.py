@@ -12,6 +12,7 @@ limits for it come from CPU affinity (see ``bench.py``).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -50,16 +51,37 @@ class MediaPipeSelfie:
         self._segmenter.close()
 
 
-def load_baseline(name: str):
-    """A predictor for baseline ``name`` (a key of ``BASELINES``)."""
+def load_baseline(name: str, params_path: Path | str = "params.yaml"):
+    """A predictor for baseline ``name`` (a key of ``BASELINES``); the ensemble reads `autolabel:` there."""
     if name not in BASELINES:
         raise ValueError(f"`--model` baseline should be one of {sorted(BASELINES)}, got {name!r}")
     if name == "ensemble":
-        return ensemble_predictor()
+        return EnsemblePredictor(params_path)
     return MediaPipeSelfie(name)
 
 
-def ensemble_predictor():
-    """The labeling stage's ensemble as a predictor (imported lazily: labeling is optional here)."""
-    raise NotImplementedError("the `ensemble` baseline needs labeling.members / labeling.fusion, "
-                              "which this checkout does not have yet")
+class EnsemblePredictor:
+    """The labeling stage's ensemble (members and weighted fusion of params `autolabel:`) as a predictor.
+
+    At test time no label exists, so the members run on the whole image only (no zoom crops around
+    labelled people) and SAM, if a member, is prompted by the fusion of the others.
+    """
+
+    name = "ensemble"
+
+    def __init__(self, params_path: Path | str = "params.yaml"):
+        from datasets.config import load_section
+        from labeling.autolabel import AutolabelParams
+
+        self.params = load_section("autolabel", AutolabelParams, params_path)
+
+    def set_threads(self, threads: int) -> None:
+        """No-op: members keep their own thread settings (`autolabel.models.onnx_threads`)."""
+
+    def predict(self, rgb: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
+        from labeling import fusion
+        from labeling.autolabel import predict_members
+
+        alphas, _ = predict_members(self.params, np.ascontiguousarray(rgb), None, self.params.members)
+        fused, _ = fusion.fuse(alphas, self.params.fusion.weights, self.params.fusion.vote_threshold)
+        return fused

@@ -184,13 +184,13 @@ def comparison_markdown(results: dict[str, dict], rows: list[dict], n: int) -> s
 
 
 def run(params: EvaluateParams, model: str, images: Path, masks: Path, out: Path,
-        baselines: list[str] = ()) -> dict:
+        baselines: list[str] = (), params_path: Path | str = "params.yaml") -> dict:
     """Evaluate ``model`` (and ``baselines``) on the pairs; write the report files; returns metrics.json."""
     pairs = match_pairs(Path(images), Path(masks))
     if params.max_images:
         pairs = pairs[:params.max_images]
     names = [model] + [b for b in baselines if b != model]
-    predictors = {name: load_predictor(name) for name in names}
+    predictors = {name: load_predictor(name, params_path=params_path) for name in names}
     results: dict[str, dict] = {}
     first_image = None
     for i, (name, predictor) in enumerate(predictors.items()):
@@ -232,6 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     params = load_section("evaluate", EvaluateParams, args.params)
     baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
-    metrics = run(params, args.model, args.images, args.masks, args.out, baselines)
+    metrics = run(params, args.model, args.images, args.masks, args.out, baselines, args.params)
     write_metrics(args.metrics, metrics)
     return 0

@@ -147,12 +147,13 @@ class OnnxPredictor:
         return to_frame_alpha(alpha, h, w)
 
 
-def load_predictor(model: str, threads: int | None = None) -> Predictor:
-    """A predictor for a .pt/.onnx path or a baseline name (see ``training.baselines.BASELINES``)."""
+def load_predictor(model: str, threads: int | None = None, params_path: Path | str = "params.yaml") -> Predictor:
+    """A predictor for a .pt/.onnx path or a baseline name (see ``training.baselines.BASELINES``;
+    ``params_path`` configures the ``ensemble`` baseline)."""
     from training import baselines
 
     if model in baselines.BASELINES:
-        return baselines.load_baseline(model)
+        return baselines.load_baseline(model, params_path)
     suffix = Path(model).suffix.lower()
     if suffix == ".pt":
         return TorchPredictor(model, threads)

@@ -1,0 +1,51 @@
+"""End-to-end fps of the matting model against MediaPipe, measured in the same run (prints, never asserts).
+
+    .venv/bin/python benchmarks/fps.py [--model models/matting.onnx] [--model models/matting.int8.onnx]
+        [--baseline mediapipe-selfie] [--frames 60] [--image PHOTO]
+
+One frame = resize to the model input, inference, upsample the alpha, composite onto a background
+(``training.bench``); rows for 640x360, 1280x720 and 1920x1080, one thread and all threads; the
+predictors are interleaved frame by frame so a busy machine slows them alike. Ratios are the model's
+fps over the first baseline's in the same row.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import datasets  # noqa: E402,F401  (environment defaults)
+from datasets import io  # noqa: E402
+from training import bench  # noqa: E402
+from training.model import count_parameters  # noqa: E402
+from training.predict import TorchPredictor, load_predictor  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", help=".onnx / .pt (repeatable; default models/matting.onnx)")
+    parser.add_argument("--baseline", action="append", help="baseline name (repeatable; default both MediaPipe)")
+    parser.add_argument("--frames", type=int, default=60, help="timed frames per row (median)")
+    parser.add_argument("--image", type=Path, help="photo used as the frame (default: synthetic)")
+    args = parser.parse_args(argv)
+    models = args.model or ["models/matting.onnx"]
+    baselines = args.baseline or ["mediapipe-selfie", "mediapipe-landscape"]
+    predictors = {name: load_predictor(name) for name in models + baselines}
+    for name in models:
+        if name.endswith(".pt"):
+            print(f"{name}: {count_parameters(TorchPredictor(name).model)} parameters")
+    image = io.read_image(args.image) if args.image else None
+    rows = bench.fps_table(predictors, frames=args.frames, image=image)
+    print(bench.format_table(rows))
+    reference = {(r["size"], r["threads"]): r["fps"] for r in rows if r["model"] == baselines[0]}
+    print(f"\nfps ratio model / {baselines[0]} (same row, same run):")
+    for r in rows:
+        if r["model"] in models:
+            print(f"  {r['model']} {r['size']} {r['threads']}: {r['fps'] / reference[(r['size'], r['threads'])]:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
