@@ -1,0 +1,62 @@
+"""Guided zoom: run a member again on crops around where the ground truth says the people are.
+
+Portrait models see a 256x256 (or smaller) version of the whole image, so a person covering 1% of
+a COCO photo is a few pixels to them and is missed. With a guide (the sample's ground truth), each
+of its largest groups of parts gets a square crop (the group's box plus ``margin`` on every side),
+the member segments the crop at its own resolution, and the crop's alpha is pasted back by maximum.
+The guide only says where to look: what the member finds in the crop is its own, so a shifted,
+boxed or blobbed label is still judged by what is really in the image.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from labeling.members.base import Member, resize_alpha
+
+
+@dataclass(frozen=True)
+class ZoomParams:
+    enabled: bool = True  # also run every member on crops around the ground truth's people
+    margin: float = 0.5  # context added on each side of a group's box, as a fraction of its larger side
+    max_crops: int = 4  # crops per image (the largest groups)
+    min_zoom: float = 1.5  # skip a crop that would magnify less than this (the full view is as good)
+    group_ratio: float = 0.02  # parts closer than this fraction of the diagonal share a crop
+
+
+def crop_windows(guide: np.ndarray, params: ZoomParams) -> list[tuple[int, int, int, int]]:
+    """(x0, y0, x1, y1) crops (exclusive ends) for the guide's largest groups of parts (alpha >= 0.5)."""
+    if not params.enabled:
+        return []
+    mask = (guide >= (128 if guide.dtype == np.uint8 else 0.5)).astype(np.uint8)
+    h, w = mask.shape
+    k = max(1, int(round(params.group_ratio * np.hypot(h, w))))
+    grouped = cv2.dilate(mask, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(grouped)
+    order = sorted(range(1, n), key=lambda i: -stats[i, cv2.CC_STAT_AREA])[:params.max_crops]
+    windows = []
+    for i in order:
+        ys, xs = np.nonzero((labels == i) & (mask > 0))  # the group's own pixels, not the dilation
+        x, y, bw, bh = xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+        half = max(bw, bh) * (1 + 2 * params.margin) / 2
+        cx, cy = x + bw / 2, y + bh / 2
+        x0, x1 = int(max(0, cx - half)), int(min(w, np.ceil(cx + half)))
+        y0, y1 = int(max(0, cy - half)), int(min(h, np.ceil(cy + half)))
+        if (x1 - x0) * (y1 - y0) * params.min_zoom ** 2 > h * w or x1 - x0 < 8 or y1 - y0 < 8:
+            continue
+        windows.append((x0, y0, x1, y1))
+    return windows
+
+
+def predict_zoomed(member: Member, rgb: np.ndarray, windows: list[tuple[int, int, int, int]],
+                   hint: np.ndarray | None = None) -> np.ndarray:
+    """The member's alpha on the full image, raised by its alpha on each crop: (H, W) float32."""
+    alpha = member.predict(rgb, hint)
+    for x0, y0, x1, y1 in windows:
+        crop_hint = None if hint is None else hint[y0:y1, x0:x1]
+        part = member.predict(np.ascontiguousarray(rgb[y0:y1, x0:x1]), crop_hint)
+        part = resize_alpha(part, y1 - y0, x1 - x0)
+        np.maximum(alpha[y0:y1, x0:x1], part, out=alpha[y0:y1, x0:x1])
+    return alpha
