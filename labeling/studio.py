@@ -186,6 +186,9 @@ def push_round(params: StudioParams, round_no: int, pairs: list[tuple[Path, Path
     root = document_root(params)
     tags = read_review_tags(reviews)
     done = corrections.corrected_ids(corrections_dir, before=round_no) if corrections_dir else {}
+    inputs = [(Store(s), Path(labels), _read_quality(Path(labels))) for s, labels in pairs]
+    for store, _, _ in inputs:  # every input checked before the server is touched
+        _relative(store.root, root)
     client = client or connect(params)
     project = _project(client, params, round_no)
     existing = {task_key(t.data) for t in call(lambda: list(client.tasks.list(project=project.id)),
@@ -193,11 +196,9 @@ def push_round(params: StudioParams, round_no: int, pairs: list[tuple[Path, Path
     counts = {"round": round_no, "project": project.id, "selected": 0, "created": 0, "already_pushed": 0,
               "corrected_before": 0, "no_prediction": 0}
     tasks: list[dict[str, Any]] = []
-    for store_root, labels_root in pairs:
-        store = Store(store_root)
+    for store, labels_root, quality in inputs:
         name = store.root.resolve().name
         _ensure_storage(client, project.id, store.root.resolve(), root)
-        quality = _read_quality(Path(labels_root))
         members = [c[len("iou_"):] for c in quality.columns if c.startswith("iou_")]
         model_version = f"ensemble[{'+'.join(members)}]" if members else "ensemble"
         frame = store.samples.merge(quality, on="id", how="inner", suffixes=("", "_q"))
@@ -378,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             figures = pull_round(params, round_no, args.out / f"round-{round_no}", client)
         else:
             figures = pull_round(params, args.round_no, args.out)
-    except (StudioError, ServerError) as e:
+    except (StudioError, ServerError, FileNotFoundError) as e:
         log.error("%s", e)
         return 1
     write_metrics(args.metrics, figures)

@@ -146,7 +146,7 @@ def test_pull_of_a_round_never_pushed_is_a_clear_error(studio_server, pushed, tm
 
 
 def test_server_down_is_a_clear_error_and_writes_nothing(studio_params, tmp_path, caplog, monkeypatch):
-    down = StudioParams(**{**studio_params.__dict__, "port": free_port()})
+    down = StudioParams(**{**studio_params.__dict__, "port": free_port(), "document_root": str(tmp_path)})
     params_file = write_params(tmp_path / "params.yaml", studio=down)
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "0" * 40)
     out = tmp_path / "corrections" / "round-1"
@@ -157,9 +157,16 @@ def test_server_down_is_a_clear_error_and_writes_nothing(studio_params, tmp_path
     assert not out.exists()
     caplog.clear()
     with caplog.at_level(logging.ERROR):
-        assert studio.main(["push", "--round", "1", "--store", str(tmp_path), "--labels", str(tmp_path),
+        store = make_store(tmp_path / "stores" / "x", "x", 2, seed=5)
+        write_labels(store, tmp_path / "labels" / "x", ["review", "review"])
+        assert studio.main(["push", "--round", "1", "--store", str(store), "--labels", str(tmp_path / "labels" / "x"),
                             "--params", str(params_file)]) == 1
     assert "does not answer" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):  # a folder that is no store: said before any server is asked
+        assert studio.main(["push", "--round", "1", "--store", str(tmp_path), "--labels", str(tmp_path),
+                            "--params", str(params_file)]) == 1
+    assert "not a sample store" in caplog.text
 
 
 def test_serve_refuses_a_taken_port_and_a_missing_server(studio_server, studio_params, tmp_path, caplog):
