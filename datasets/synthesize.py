@@ -49,6 +49,9 @@ from datasets.synthesis.params import SynthesisParams
 log = logging.getLogger(__name__)
 COMPOSITE_STREAM, CLIP_STREAM, ASSIGN_STREAM = 0xC0, 0xC1, 0xA5
 OUTPUT_DIRS = ("images", "alpha", "prior", "clips")
+# worker processes are spawned (fork is unsafe with OpenCV's and numba's thread pools) and take a few
+# seconds to import, so each must have at least this many frames to render
+MIN_FRAMES_PER_WORKER = 32
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -166,6 +169,8 @@ def _remove_stale(out: Path, keep: set[str]) -> int:
                 removed += 1
             elif path.is_dir() and not any(path.iterdir()):
                 path.rmdir()
+        if not any(folder.iterdir()):
+            folder.rmdir()
     return removed
 
 
@@ -208,7 +213,7 @@ def run(params: SynthesisParams, store: Path | str, out: Path | str, count: int,
     tasks = [(src, ids, clip_ids) for src, (ids, clip_ids) in sorted(by_source.items())]
     ctx = {"params": params, "sources": sources, "out": out, "size": size, "seed": seed, "frames": frames,
            "backgrounds": backgrounds, "bg_names": bgs.names}
-    workers = min(params.workers, max(1, len(tasks)))
+    workers = max(1, min(params.workers, len(tasks), (count + clips * frames) // MIN_FRAMES_PER_WORKER))
     log.info("synthesize: %d composites, %d clips x %d frames from %d samples (%d skipped), %d backgrounds, "
              "%d worker(s)", count, clips, frames, len(sources), len(skipped), len(bgs), workers)
     results = []

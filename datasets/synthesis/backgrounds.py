@@ -165,8 +165,8 @@ def room(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     if rng.random() < 0.6:  # window with a sky gradient and mullions
         ww, wh = int(rng.uniform(0.15, 0.35) * w), int(rng.uniform(0.25, 0.45) * h)
         x0, y0 = int(rng.uniform(0, w - ww)), int(rng.uniform(0.05, 0.25) * h)
-        sky = np.linspace(1.0, 0.8, wh, dtype=np.float32)[:, None, None] * _colour(rng, (190, 215), (0.1, 0.45), (0.85, 1.0))
-        img[y0:y0 + wh, x0:x0 + ww] = sky
+        sky = _colour(rng, (190, 215), (0.1, 0.45), (0.85, 1.0))
+        img[y0:y0 + wh, x0:x0 + ww] = np.linspace(1.0, 0.8, wh, dtype=np.float32)[:, None, None] * sky
         frame = (235, 235, 230)
         cv2.rectangle(img, (x0, y0), (x0 + ww, y0 + wh), frame, max(2, w // 150))
         cv2.line(img, (x0 + ww // 2, y0), (x0 + ww // 2, y0 + wh), frame, max(1, w // 250))
@@ -183,7 +183,8 @@ def room(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
             while x < x0 + sw:
                 bw = int(rng.uniform(0.006, 0.02) * w) + 1
                 bh = int(rng.uniform(0.06, 0.11) * h)
-                cv2.rectangle(img, (x, y - bh), (x + bw, y), _colour(rng, (0, 360), (0.3, 0.8), (0.3, 0.85)).tolist(), -1)
+                book = _colour(rng, (0, 360), (0.3, 0.8), (0.3, 0.85)).tolist()
+                cv2.rectangle(img, (x, y - bh), (x + bw, y), book, -1)
                 x += bw + 1
             cv2.rectangle(img, (x0 - 3, y), (x0 + sw + 3, y + max(2, h // 80)), wood.tolist(), -1)
     for _ in range(int(rng.integers(0, 3))):  # framed pictures

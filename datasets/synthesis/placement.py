@@ -36,6 +36,7 @@ class PlacementParams:
     margin: float = 0.02  # free sides stay this fraction of the frame's short side clear, [0, 0.2]
     height_free: tuple[float, float] = (0.45, 0.85)  # height range for persons touching no border, within (0, 1]
     height_cut: tuple[float, float] = (0.55, 1.0)  # height range for edge-cut bodies, within (0, 1.5]
+    max_upscale: float = 2.0  # never enlarge a cutout more than this (blur), unless opposite cuts need it, [1, 8]
     flip_prob: float = 0.5  # probability of a horizontal flip, [0, 1]
     rotation_prob: float = 0.5  # probability that a composite is rotated at all, [0, 1]
     rotation_max_free: float = 30.0  # max |rotation| in degrees for persons touching no border, [0, 30]
@@ -50,6 +51,7 @@ class PlacementParams:
         check_between("margin", self.margin, 0.0, 0.2)
         check_range("height_free", self.height_free, 1e-3, 1.0)
         check_range("height_cut", self.height_cut, 1e-3, 1.5)
+        check_between("max_upscale", self.max_upscale, 1.0, 8.0)
         check_unit("flip_prob", self.flip_prob)
         check_unit("rotation_prob", self.rotation_prob)
         check_between("rotation_max_free", self.rotation_max_free, 0.0, 30.0)
@@ -239,7 +241,8 @@ def draw_placement(rng: np.random.Generator, geom: Geometry, out_size: tuple[int
     lo, hi = params.height_cut if cut else params.height_free
     height_frac = lo + height_u * (hi - lo)
     bbox_h = g.bbox[3] - g.bbox[1]
-    s, x, y, overflow = constrain(g, height_frac * out_size[1] / bbox_h, rotation, u, v, out_size, margin)
+    scale = min(height_frac * out_size[1] / bbox_h, params.max_upscale)
+    s, x, y, overflow = constrain(g, scale, rotation, u, v, out_size, margin)
     return Placement(scale=s, x=x, y=y, rotation=rotation, flip=flip, overflow=overflow)
 
 

@@ -1,0 +1,144 @@
+"""The synthesize stage end to end: CLI smoke tests, determinism, skipped samples, labels, clips."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from datasets import io, masks
+from datasets.__main__ import main as datasets_main
+from datasets.config import load_section
+from datasets.store import Store
+from datasets.synthesis.params import SynthesisParams
+from datasets.synthesize import main, run
+
+COLUMNS = {"cid", "sample_id", "split", "background", "edges", "scale", "x", "y", "flip", "rotation", "overflow",
+           "tps_scale", "tps_points", "prior_kind", "jpeg_quality", "image", "alpha", "prior"}
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def params(repo_root) -> SynthesisParams:
+    return replace(load_section("synthesize", SynthesisParams, repo_root / "params.yaml"), workers=1)
+
+
+def test_main_smoke_with_real_backgrounds(tiny_store, shared_dir, repo_root, tmp_path, params):
+    store = tiny_store(n=6)
+    folder = shared_dir / "data" / "backgrounds"
+    out, sheet, metrics_path = tmp_path / "out", tmp_path / "reports" / "sheet.png", tmp_path / "m.json"
+    argv = ["synthesize", "--store", str(store), "--backgrounds", str(folder), "--out", str(out), "--count", "60",
+            "--seed", "3", "--size", "160x90", "--clips", "2", "--frames", "4", "--contact-sheet", str(sheet),
+            "--params", str(repo_root / "params.yaml"), "--metrics", str(metrics_path)]
+    assert datasets_main(argv) == 0  # through `python -m datasets` (params.yaml: 2 worker processes)
+
+    table = pd.read_parquet(out / "composites.parquet")
+    assert len(table) == 60 and COLUMNS <= set(table.columns) and table["cid"].is_unique
+    splits = Store(store).samples.set_index("id")["split"]
+    assert (table["split"] == table["sample_id"].map(splits)).all()
+    names = {p.name for p in folder.iterdir()}
+    assert set(table["background"]) <= names
+    for row in table.itertuples():
+        image, alpha = io.read_image(out / row.image), io.read_mask(out / row.alpha)
+        prior = io.read_mask(out / row.prior)
+        assert image.shape == (90, 160, 3) and alpha.shape == prior.shape == (90, 160)
+        assert list(row.edges) == ["bottom"]  # tiny_store persons are cut by the bottom border ...
+        assert "bottom" in masks.touched_edges(alpha)  # ... and stay on it
+        assert row.prior_kind in ("empty", "affine_small", "affine_large", "tps")
+        assert (row.tps_scale is None or np.isnan(row.tps_scale)) == (len(row.tps_points) == 0)
+
+    clips = pd.read_parquet(out / "clips.parquet")
+    assert len(clips) == 8 and sorted(clips["t"].unique()) == [0, 1, 2, 3] and clips["clip_id"].nunique() == 2
+    for row in clips.itertuples():
+        assert io.read_image(out / row.image).shape == (90, 160, 3)
+        assert "bottom" in masks.touched_edges(io.read_mask(out / row.alpha))
+    assert (out / "clips" / clips["clip_id"][0] / "frame_0000.jpg").is_file()
+
+    rows = params.contact_sheet_rows
+    assert io.read_image(sheet).shape == (rows * 182, 3 * 322, 3)
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["composites"] == 60 and metrics["clip_frames"] == 8 and metrics["samples_used"] == 6
+    assert metrics["samples_skipped"] == 0 and sum(metrics["prior_kinds"].values()) == 60
+    assert set(metrics["prior_kinds"]) == {"empty", "affine_small", "affine_large", "tps"}
+    assert metrics["workers"] == 2 and 0 < metrics["warp_share"] < 1
+
+    # the same seed with one process gives the same bytes as the two worker processes
+    again = tmp_path / "again"
+    run(params, store, again, 60, 3, size=(160, 90), backgrounds=folder, clips=2, frames=4)
+    assert files(again) == files(out)
+
+
+def test_generated_backgrounds_at_the_default_size(tiny_store, repo_root, tmp_path):
+    store, out, metrics_path = tiny_store(n=3), tmp_path / "out", tmp_path / "m.json"
+    assert main(["--store", str(store), "--out", str(out), "--count", "4", "--seed", "0",
+                 "--params", str(repo_root / "params.yaml"), "--metrics", str(metrics_path)]) == 0
+    table = pd.read_parquet(out / "composites.parquet")
+    assert all(name.startswith("generated:") for name in table["background"])
+    assert io.read_image(out / table["image"][0]).shape == (360, 640, 3)
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["backgrounds_generated"] is True and metrics["composites"] == 4
+    assert not (out / "clips").exists() and len(pd.read_parquet(out / "clips.parquet")) == 0
+
+
+def test_same_seed_same_bytes_other_seed_other_composites(tiny_store, tmp_path, params):
+    store = tiny_store(n=4)
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for out, seed in ((a, 5), (b, 5), (c, 6)):
+        run(params, store, out, 8, seed, size=(128, 72), clips=1, frames=3, contact_sheet=out / "sheet.png")
+    fa, fb = files(a), files(b)
+    assert len(fa) == 8 * 3 + 3 * 2 + 3 and fa == fb
+    ta, tc = pd.read_parquet(a / "composites.parquet"), pd.read_parquet(c / "composites.parquet")
+    assert not np.allclose(ta["scale"], tc["scale"])
+
+
+def test_unusable_samples_are_reported_with_a_reason(tiny_store, tmp_path, params):
+    store = tiny_store(n=6)
+    samples = pd.read_parquet(store / "samples.parquet")
+    ids = list(samples["id"])
+    samples.loc[samples["id"] == ids[0], "split"] = "holdout"
+    samples.to_parquet(store / "samples.parquet", index=False)
+    io.write_png(store / f"alpha/{ids[1]}.png", np.zeros((64, 96), np.uint8))
+    io.write_png(store / f"alpha/{ids[2]}.png", np.full((32, 32), 255, np.uint8))
+    tiny = np.zeros((64, 96), np.uint8)
+    tiny[-3:, 40:45] = 255
+    io.write_png(store / f"alpha/{ids[3]}.png", tiny)
+    metrics = run(params, store, tmp_path / "out", 6, 0, size=(128, 72))
+    reasons = {s["sample_id"]: s["reason"] for s in metrics["skipped"]}
+    assert reasons == {ids[0]: "bad_split", ids[1]: "empty_alpha", ids[2]: "size_mismatch", ids[3]: "tiny_alpha"}
+    assert metrics["samples_used"] == 2 and metrics["skipped_reasons"]["bad_split"] == 1
+    used = set(pd.read_parquet(tmp_path / "out" / "composites.parquet")["sample_id"])
+    assert used == set(ids[4:])
+
+    for sid in ids[4:]:  # nothing usable left
+        io.write_png(store / f"alpha/{sid}.png", np.zeros((64, 96), np.uint8))
+    with pytest.raises(ValueError, match="no usable samples"):
+        run(params, store, tmp_path / "out2", 2, 0, size=(128, 72))
+
+
+def test_labels_folder_overrides_the_store_alpha(tiny_store, tmp_path, params):
+    store, labels = tiny_store(n=3), tmp_path / "labels"
+    ids = list(pd.read_parquet(store / "samples.parquet")["id"])
+    for sid in ids[:2]:  # persons hanging from the top border (the store's touch the bottom)
+        alpha = np.zeros((64, 96), np.uint8)
+        alpha[:40, 30:60] = 255
+        io.write_png(labels / f"{sid}.png", alpha)
+    metrics = run(params, store, tmp_path / "out", 6, 1, size=(128, 72), labels=labels)
+    assert [s["reason"] for s in metrics["skipped"]] == ["missing_label"]
+    table = pd.read_parquet(tmp_path / "out" / "composites.parquet")
+    assert all(list(e) == ["top"] for e in table["edges"])
+
+
+def test_a_smaller_rerun_removes_the_previous_runs_extra_files(tiny_store, tmp_path, params):
+    store, out = tiny_store(n=3), tmp_path / "out"
+    run(params, store, out, 6, 0, size=(64, 36), clips=2, frames=2)
+    run(params, store, out, 3, 0, size=(64, 36))
+    assert len(list((out / "images").iterdir())) == 3
+    assert not (out / "clips").exists()
+    table = pd.read_parquet(out / "composites.parquet")
+    assert sorted(p.name for p in (out / "alpha").iterdir()) == sorted(Path(p).name for p in table["alpha"])
