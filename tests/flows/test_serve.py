@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,12 +11,7 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows import server
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from labeling import processes
 
 
 async def _scheduled_runs(api_url: str) -> tuple[list[str], list[str]]:
@@ -32,10 +26,10 @@ async def _scheduled_runs(api_url: str) -> tuple[list[str], list[str]]:
 
 def test_serve_creates_scheduled_runs(repo_root, monkeypatch):
     monkeypatch.setenv("PREFECT_API_SERVICES_SCHEDULER_LOOP_SECONDS", "2")
-    with server.local_server(_free_port()) as api_url:
+    with server.local_server(processes.free_port()) as api_url:
         env = {**os.environ, "PREFECT_API_URL": api_url}
         proc = subprocess.Popen([sys.executable, "-m", "flows", "serve"], cwd=repo_root, env=env,
-                                start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 120
             names, states = [], []
