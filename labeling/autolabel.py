@@ -1,0 +1,247 @@
+"""Stage `autolabel`: every ensemble member's alpha and the fused alpha for every sample of a store.
+
+```
+python -m labeling autolabel --store STORE --out LABELS [--members a,b,...] [--params params.yaml] [--metrics PATH]
+
+LABELS/<member>/<id>.png      each member's alpha, uint8 (H, W) at the image's size
+LABELS/ensemble/<id>.png      the fused alpha (fusion.fuse; refined in its edge band if refine.enabled)
+LABELS/disagreement/<id>.png  per-pixel disagreement of the members, uint8 (0 = all agree)
+```
+Nothing else is written under LABELS (DVC tracks each folder as its own output).
+
+The work is split so that a Prefect flow can map it over samples (flows/autolabel.py) with the same
+functions the stage calls here: ``batches`` -> ``label_batch`` per batch -> (learned weights only:
+``learn_fusion`` then ``fuse_batch`` per batch) -> ``summarize``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Sequence
+
+import cv2
+import numpy as np
+
+from datasets import io, masks
+from datasets.cli import progress, setup_logging, write_metrics
+from datasets.config import load_section
+from datasets.store import Store
+from labeling import fusion, members as registry
+from labeling.fusion import FusionParams
+from labeling.members.base import ModelFiles, MemberSettings
+from labeling.members.zoom import ZoomParams, crop_windows, predict_zoomed
+from labeling.refine import RefineParams, refine
+
+log = logging.getLogger(__name__)
+ENSEMBLE, DISAGREEMENT = "ensemble", "disagreement"
+RESERVED = (ENSEMBLE, DISAGREEMENT, "refined")  # LABELS folders that are not members
+LEARN_SIDE = 256  # trusted samples are downscaled to this longer side to learn fusion weights
+
+
+@dataclass(frozen=True)
+class AutolabelParams:
+    model_dir: str = "../shared/models"  # where member weight files live (relative to the repo root)
+    members: list[str] = field(default_factory=lambda: list(registry.DEFAULT))  # the ensemble (--members overrides)
+    models: ModelFiles = field(default_factory=ModelFiles)  # member weight files under model_dir
+    zoom: ZoomParams = field(default_factory=ZoomParams)  # extra member passes on crops around the labelled people
+    fusion: FusionParams = field(default_factory=FusionParams)  # weighted soft voting
+    refine: RefineParams = field(default_factory=RefineParams)  # pymatting in the fused alpha's edge band
+    sam_prompt: Literal["gt", "ensemble"] = "ensemble"  # where SAM's box and points come from
+    runner: str = "threads"  # flow only: 'threads', 'dask' (a local cluster) or a Dask scheduler address
+    workers: int = 1  # threads (stage) or Dask workers (flow) labelling batches in parallel
+    batch_size: int = 16  # samples per task
+
+    def __post_init__(self):
+        for name in self.members:
+            registry.validate(name)
+        if not self.members:
+            raise ValueError("`autolabel.members` is empty: name at least one ensemble member")
+        if self.batch_size < 1 or self.workers < 1:
+            raise ValueError(f"`batch_size` and `workers` should be >= 1, got {self.batch_size}, {self.workers}")
+
+    @property
+    def settings(self) -> MemberSettings:
+        return MemberSettings.of(self.model_dir, self.models)
+
+
+def member_path(out: Path, member: str, sample_id: str) -> Path:
+    return Path(out) / member / f"{sample_id}.png"
+
+
+def batches(store: Store, batch_size: int) -> list[list[str]]:
+    """The store's sample ids in batches of ``batch_size`` (the unit of work a task gets)."""
+    ids = list(store.samples["id"])
+    return [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
+
+
+def predict_members(params: AutolabelParams, rgb: np.ndarray, gt: np.ndarray | None,
+                    names: Sequence[str]) -> tuple[dict[str, np.ndarray], int]:
+    """({member: alpha (H, W) float32}, number of zoom crops) for one image.
+
+    Plain members run on the full image and on the zoom crops around ``gt``; prompted members (SAM)
+    run last, prompted by ``gt`` or by the fusion of the others (`sam_prompt`).
+    """
+    settings = params.settings
+    windows = crop_windows(gt, params.zoom) if gt is not None else []
+    alphas: dict[str, np.ndarray] = {}
+    prompted = []
+    for name in names:
+        member = registry.get(name, settings)
+        if member.prompted:
+            prompted.append(member)
+        else:
+            alphas[name] = predict_zoomed(member, rgb, windows)
+    for member in prompted:
+        if params.sam_prompt == "gt" or not alphas:
+            hint = masks.to_float(gt) if gt is not None else None
+        else:
+            hint = fusion.fuse(alphas, params.fusion.weights, params.fusion.vote_threshold)[0]
+        alphas[member.name] = member.predict(rgb, hint)
+    return {n: alphas[n] for n in names}, len(windows)
+
+
+def fuse_and_write(params: AutolabelParams, out: Path, sample_id: str, rgb: np.ndarray,
+                   alphas: dict[str, np.ndarray], weights: dict[str, float], threshold: float) -> None:
+    fused, disagreement = fusion.fuse(alphas, weights, threshold)
+    if params.refine.enabled:
+        fused = refine(rgb, fused, params.refine, guide=fused)
+    io.write_png(member_path(out, ENSEMBLE, sample_id), masks.to_uint8(fused))
+    io.write_png(member_path(out, DISAGREEMENT, sample_id), masks.to_uint8(disagreement))
+
+
+def label_batch(params: AutolabelParams, store_root: Path | str, out: Path | str, ids: Sequence[str],
+                names: Sequence[str], fuse_weights: dict[str, float] | None = None,
+                threshold: float | None = None) -> list[dict]:
+    """Run the members on the samples ``ids``, write their alphas; fuse too when weights are given.
+
+    Returns one record per sample: id, crops (zoom crops used), seconds, worker ("pid:thread") and
+    sessions (members this worker thread has created so far: sessions are made once per worker).
+    """
+    store, out = Store(store_root), Path(out)
+    rows = store.samples.set_index("id").loc[list(ids)]
+    records = []
+    for sample_id, row in zip(ids, rows.itertuples()):
+        start = time.perf_counter()
+        rgb, gt = store.image(row), store.alpha(row)
+        if gt.shape != rgb.shape[:2]:
+            raise ValueError(f"{store.root / row.alpha}: alpha is {gt.shape}, image {rgb.shape[:2]} "
+                             "(the store contract says image size; re-run ingest)")
+        alphas, crops = predict_members(params, rgb, gt, names)
+        for name, alpha in alphas.items():
+            io.write_png(member_path(out, name, sample_id), masks.to_uint8(alpha))
+        if fuse_weights is not None:
+            fuse_and_write(params, out, sample_id, rgb, alphas, fuse_weights,
+                           params.fusion.vote_threshold if threshold is None else threshold)
+        records.append({"id": sample_id, "crops": crops, "seconds": time.perf_counter() - start,
+                        "worker": f"{os.getpid()}:{threading.get_ident()}", "sessions": registry.created()})
+    return records
+
+
+def read_members(out: Path, sample_id: str, names: Sequence[str]) -> dict[str, np.ndarray]:
+    return {n: io.read_mask(member_path(out, n, sample_id)) for n in names}
+
+
+def fuse_batch(params: AutolabelParams, store_root: Path | str, out: Path | str, ids: Sequence[str],
+               names: Sequence[str], weights: dict[str, float], threshold: float) -> int:
+    """Fuse the members' written alphas for ``ids`` (the second pass of learned fusion)."""
+    store, out = Store(store_root), Path(out)
+    rows = store.samples.set_index("id").loc[list(ids)]
+    for sample_id, row in zip(ids, rows.itertuples()):
+        rgb = store.image(row) if params.refine.enabled else None
+        fuse_and_write(params, out, sample_id, rgb, read_members(out, sample_id, names), weights, threshold)
+    return len(ids)
+
+
+def learn_fusion(params: AutolabelParams, store_root: Path | str, out: Path | str,
+                 names: Sequence[str]) -> tuple[dict[str, float], float, int]:
+    """(weights, vote threshold, trusted samples used) learned from label_kind 'alpha' samples.
+
+    Falls back to the params' weights and threshold (with a warning) below `fusion.min_trusted`.
+    """
+    store, out = Store(store_root), Path(out)
+    trusted = store.samples[store.samples["label_kind"] == "alpha"]
+    if len(trusted) < params.fusion.min_trusted:
+        log.warning("fusion.method is 'learned' but the store has %d trusted (label_kind 'alpha') samples, "
+                    "fewer than fusion.min_trusted=%d: using fusion.weights", len(trusted), params.fusion.min_trusted)
+        return dict(params.fusion.weights), params.fusion.vote_threshold, 0
+    samples, truths = [], []
+    for row in trusted.itertuples():
+        truth = store.alpha(row)
+        scale = min(1.0, LEARN_SIDE / max(truth.shape))
+        size = (max(1, int(truth.shape[1] * scale)), max(1, int(truth.shape[0] * scale)))
+        shrink = (lambda a: cv2.resize(a, size, interpolation=cv2.INTER_AREA)) if scale < 1 else (lambda a: a)
+        samples.append({n: shrink(a) for n, a in read_members(out, row.id, names).items()})
+        truths.append(shrink(truth))
+    weights = fusion.learn_weights(samples, truths, params.fusion.learn_pixels)
+    threshold = fusion.learn_threshold(samples, truths, weights)
+    log.info("learned fusion weights from %d trusted samples: %s, vote threshold %.2f", len(trusted), weights, threshold)
+    return weights, threshold, len(trusted)
+
+
+def summarize(records: list[dict], names: Sequence[str], weights: dict[str, float], threshold: float,
+              trusted: int, seconds: float) -> dict:
+    n = len(records)
+    return {
+        "n": n,
+        "members": list(names),
+        "weights": {m: float(w) for m, w in zip(names, fusion.normalized_weights(names, weights))},
+        "vote_threshold": threshold,
+        "trusted_samples": trusted,
+        "zoomed_samples": sum(1 for r in records if r["crops"]),
+        "zoom_crops": sum(r["crops"] for r in records),
+        "seconds": round(seconds, 3),
+        "samples_per_s": round(n / seconds, 3) if seconds > 0 else None,
+    }
+
+
+def run(params: AutolabelParams, store_root: Path | str, out: Path | str,
+        names: Sequence[str] | None = None) -> dict:
+    """Label every sample of the store; returns the stage's metrics (see ``summarize``)."""
+    start = time.perf_counter()
+    names = list(names or params.members)
+    for name in names:
+        registry.validate(name)
+    store = Store(store_root)
+    learned = params.fusion.method == "learned"
+    weights, threshold = dict(params.fusion.weights), params.fusion.vote_threshold
+    work = batches(store, params.batch_size)
+    label = lambda ids: label_batch(params, store_root, out, ids, names, None if learned else weights)  # noqa: E731
+    records: list[dict] = []
+    if params.workers > 1:
+        with ThreadPoolExecutor(params.workers) as pool:
+            for done in progress(pool.map(label, work), "autolabel", len(work)):
+                records.extend(done)
+    else:
+        for ids in progress(work, "autolabel", len(work)):
+            records.extend(label(ids))
+    trusted = 0
+    if learned:
+        weights, threshold, trusted = learn_fusion(params, store_root, out, names)
+        for ids in work:
+            fuse_batch(params, store_root, out, ids, names, weights, threshold)
+    metrics = summarize(records, names, weights, threshold, trusted, time.perf_counter() - start)
+    log.info("autolabel: %d samples, members %s, %.2f samples/s", metrics["n"], names, metrics["samples_per_s"] or 0)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m labeling autolabel", description=__doc__.split("\n")[0])
+    parser.add_argument("--store", required=True, type=Path, help="sample store (python -m datasets ingest)")
+    parser.add_argument("--out", required=True, type=Path, help="LABELS folder to write")
+    parser.add_argument("--members", help="comma-separated members (default: autolabel.members in params)")
+    parser.add_argument("--params", default="params.yaml", type=Path)
+    parser.add_argument("--metrics", type=Path, help="write the stage's metrics JSON here")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    params = load_section("autolabel", AutolabelParams, args.params)
+    names = [m.strip() for m in args.members.split(",") if m.strip()] if args.members else None
+    metrics = run(params, args.store, args.out, names)
+    write_metrics(args.metrics, metrics)
+    return 0

@@ -1,0 +1,290 @@
+"""How far a label can be trusted: scores against the ensemble and the image, checks with readable reasons.
+
+Every check yields an *evidence* in [0, 1] that the label has one kind of error (0 = none, 1 = sure),
+from a measured quantity through a linear ramp ``(x - lo) / (hi - lo)`` clipped to [0, 1]:
+
+  check (reason code)   measured quantity                                                   source
+  low_iou               1 - IoU(label, ensemble), weighted by how confident the ensemble is  ensemble
+  too_large             IoU gain when the label is eroded (the best of 3 radii)              ensemble
+  too_small             IoU gain when the label is dilated (the best of 3 radii)             ensemble
+  shifted               IoU gain when the label is moved by the ensemble's offset            ensemble
+  missing_part          a part the ensemble has next to the label, across no image edge      ensemble + image
+  extra_blob            a part of the label the ensemble rejects, bounded by no image edge   ensemble + image
+  off_edges             the label's contour is not where the image's edges are               image
+  box_shaped            the label fills its bounding box like a rectangle                    label
+  empty_label           the label is (nearly) empty while the ensemble sees a person         ensemble
+
+``label_quality = prod(1 - evidence)``: 1 when nothing is wrong, low when any check is sure. A
+check *fires* (its code becomes a flag) when its evidence reaches ``fire``. Ensemble-relative checks
+("would the label agree better with the ensemble if it were eroded / dilated / moved?") compare the
+label with perturbed copies of itself on the same image, so they hold even where the ensemble is
+only roughly right; the image checks need no model at all. ``members_disagree`` is no error of the
+label: it says the ensemble itself is unsure here (mean pairwise IoU below ``members_disagree``).
+Pixels under the store's ignore mask are excluded everywhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Mapping
+
+import cv2
+import numpy as np
+
+from datasets import masks
+
+CHECKS = ("low_iou", "too_large", "too_small", "shifted", "missing_part", "extra_blob", "off_edges",
+          "box_shaped", "empty_label")
+
+
+@dataclass(frozen=True)
+class Ramp:
+    lo: float  # measured value with no evidence
+    hi: float  # measured value with full evidence
+
+    def __call__(self, x: float) -> float:
+        return float(np.clip((x - self.lo) / (self.hi - self.lo), 0.0, 1.0))
+
+
+def _ramps() -> dict[str, Ramp]:
+    return {
+        "low_iou": Ramp(0.5, 1.0),  # 1 - confident-weighted IoU
+        "too_large": Ramp(0.02, 0.12),  # IoU gain from eroding the label
+        "too_small": Ramp(0.02, 0.12),  # IoU gain from dilating the label
+        "shifted": Ramp(0.03, 0.15),  # IoU gain from moving the label
+        "missing_part": Ramp(0.03, 0.2),  # unlabelled ensemble part (share of the label's area x no-edge)
+        "extra_blob": Ramp(0.03, 0.2),  # labelled part the ensemble rejects (share x no-edge)
+        "off_edges": Ramp(0.15, 0.5),  # 1 - edge strength at the contour / the strongest nearby ring
+        "box_shaped": Ramp(0.85, 0.97),  # label area / its bounding box area
+    }
+
+
+@dataclass(frozen=True)
+class QualityParams:
+    ramps: dict[str, Ramp] = field(default_factory=_ramps)  # check -> evidence ramp (see module doc)
+    fire: float = 0.5  # evidence at which a check's code becomes a flag
+    members_disagree: float = 0.5  # mean pairwise member IoU below this -> `members_disagree`
+    confident: float = 0.3  # ensemble pixels with |alpha - 0.5| >= this and disagreement <= this count as sure
+    empty_fraction: float = 0.0005  # a label (or ensemble) smaller than this share of the image is empty
+    edge_ring_ratio: float = 0.02  # off_edges looks this far (fraction of the diagonal) either side of the contour
+    part_open_ratio: float = 0.02  # parts thinner than this share of the person's size are ignored
+
+    def __post_init__(self):
+        defaults = _ramps()
+        unknown = sorted(set(self.ramps) - set(defaults))
+        if unknown:
+            raise ValueError(f"unknown quality ramp(s) {unknown}; known: {sorted(defaults)}")
+        object.__setattr__(self, "ramps", {**defaults, **self.ramps})  # params may override a few
+
+
+@dataclass
+class Assessment:
+    """The scores of one label. ``evidence``: check -> [0, 1]; ``measures``: the raw quantities."""
+    member_iou: dict[str, float]
+    agreement: float
+    gt_iou: float
+    gt_boundary_iou: float
+    evidence: dict[str, float]
+    measures: dict[str, float]
+    label_quality: float
+    flags: list[str]
+
+
+def assess(gt: np.ndarray, fused: np.ndarray, disagreement: np.ndarray, members: Mapping[str, np.ndarray],
+           rgb: np.ndarray | None, params: QualityParams, valid: np.ndarray | None = None) -> Assessment:
+    """Score the label ``gt`` (H, W alpha) against the fused ensemble alpha and the image.
+
+    disagreement: (H, W) in [0, 1] (fusion.fuse); members: name -> (H, W) alpha; rgb: (H, W, 3)
+    uint8 or None (image checks are skipped); valid: bool (H, W), False where no label speaks.
+    """
+    gt_f, fused_f = masks.to_float(gt), masks.to_float(fused)
+    dis = masks.to_float(disagreement)
+    valid = np.ones(gt_f.shape, bool) if valid is None else valid.astype(bool)
+    label, ens = masks.binarize(gt_f) & valid, masks.binarize(fused_f) & valid
+    member_iou = {n: masks.iou(a, fused_f, valid) for n, a in members.items()}
+    pairs = [masks.iou(members[a], members[b], valid) for a, b in combinations(members, 2)]
+    agreement = float(np.mean(pairs)) if pairs else 1.0
+    gt_iou = masks.iou(label, ens)
+    gt_biou = masks.boundary_iou(label, ens, valid=valid)
+    sure = valid & (np.abs(fused_f - 0.5) >= params.confident) & (dis <= params.confident)
+    m: dict[str, float] = {"gt_iou": gt_iou, "gt_boundary_iou": gt_biou}
+    m.update(_ensemble_measures(label, ens, sure, params))
+    if rgb is not None and label.any():
+        m.update(_image_measures(label, ens, rgb, valid, params))
+    m["box_extent"] = _extent(label)
+    area = label.shape[0] * label.shape[1]
+    m["label_area"] = label.sum() / area
+    m["ensemble_area"] = ens.sum() / area
+    r = params.ramps
+    ev = {
+        "low_iou": r["low_iou"](1.0 - m["confident_iou"]),
+        "too_large": r["too_large"](m["shrink_gain"]),
+        "too_small": r["too_small"](m["grow_gain"]),
+        "shifted": r["shifted"](m["shift_gain"]),
+        "missing_part": r["missing_part"](m.get("missing_part", 0.0)),
+        "extra_blob": r["extra_blob"](m.get("extra_blob", 0.0)),
+        "off_edges": r["off_edges"](1.0 - m.get("edge_alignment", 1.0)),
+        "box_shaped": r["box_shaped"](m["box_extent"]),
+        "empty_label": _empty_evidence(m["label_area"], m["ensemble_area"], params),
+    }
+    quality = float(np.prod([1.0 - e for e in ev.values()]))
+    flags = [c for c in CHECKS if ev[c] >= params.fire]
+    if agreement < params.members_disagree:
+        flags.append("members_disagree")
+    return Assessment(member_iou=member_iou, agreement=agreement, gt_iou=gt_iou, gt_boundary_iou=gt_biou,
+                      evidence=ev, measures=m, label_quality=quality, flags=flags)
+
+
+def _empty_evidence(label_area: float, ensemble_area: float, params: QualityParams) -> float:
+    """1 when the label is empty and the ensemble sees a person; 0 when the label is not empty."""
+    if label_area >= params.empty_fraction:
+        return 0.0
+    return 1.0 if ensemble_area >= params.empty_fraction else 0.5
+
+
+def _extent(mask: np.ndarray) -> float:
+    """Area / bounding-box area of each part >= 5% of the mask, area-weighted (a box gives 1)."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8))
+    if n <= 1:
+        return 0.0
+    areas = stats[1:, cv2.CC_STAT_AREA].astype(np.float64)
+    boxes = (stats[1:, cv2.CC_STAT_WIDTH] * stats[1:, cv2.CC_STAT_HEIGHT]).astype(np.float64)
+    keep = areas >= 0.05 * areas.sum()
+    return float((areas[keep]).sum() / boxes[keep].sum())
+
+
+def _disk(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.count_nonzero(a | b)
+    return 1.0 if union == 0 else np.count_nonzero(a & b) / union
+
+
+def person_size(label: np.ndarray, ens: np.ndarray) -> float:
+    """sqrt of the area of label or ensemble (pixels): the scale perturbations are measured in."""
+    return float(np.sqrt(max(np.count_nonzero(label | ens), 1)))
+
+
+def _ensemble_measures(label: np.ndarray, ens: np.ndarray, sure: np.ndarray, params: QualityParams) -> dict:
+    """IoU on confident pixels, and the IoU gains of eroding / dilating / moving the label."""
+    union_sure = np.count_nonzero((label | ens) & sure)
+    confident_iou = 1.0 if union_sure == 0 else np.count_nonzero(label & ens & sure) / union_sure
+    # weight by how much of the comparison rests on confident pixels: unsure ensembles judge softly
+    share = union_sure / max(np.count_nonzero(label | ens), 1)
+    out = {"confident_iou": 1.0 - share * (1.0 - confident_iou), "confident_share": share}
+    base = _iou(label, ens)
+    size = person_size(label, ens)
+    lab8 = label.astype(np.uint8)
+    grow, shrink = 0.0, 0.0
+    for frac in (0.02, 0.05, 0.1):
+        k = _disk(max(1, int(round(frac * size))))
+        grow = max(grow, _iou(cv2.dilate(lab8, k).astype(bool), ens) - base)
+        shrink = max(shrink, _iou(cv2.erode(lab8, k).astype(bool), ens) - base)
+    out["grow_gain"], out["shrink_gain"] = grow, shrink
+    out["shift_gain"], out["shift_px"] = _shift_gain(label, ens, base)
+    return out
+
+
+def _shift_gain(label: np.ndarray, ens: np.ndarray, base: float) -> tuple[float, float]:
+    """(IoU gain, distance in px) of moving the label by the phase-correlation offset to the ensemble."""
+    if not label.any() or not ens.any():
+        return 0.0, 0.0
+    ys, xs = np.nonzero(label | ens)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    a = label[y0:y1, x0:x1].astype(np.float32)
+    b = ens[y0:y1, x0:x1].astype(np.float32)
+    if min(a.shape) < 4:
+        return 0.0, 0.0
+    (px, py), _ = cv2.phaseCorrelate(a, b)
+    h, w = label.shape
+    best = (0.0, 0, 0)
+    # phase correlation is biased by the crop's edges: try the offsets around it, keep the best
+    for dy in range(int(round(py)) - 2, int(round(py)) + 3):
+        for dx in range(int(round(px)) - 2, int(round(px)) + 3):
+            if dx == 0 and dy == 0:
+                continue
+            moved = cv2.warpAffine(label.astype(np.uint8), np.float32([[1, 0, dx], [0, 1, dy]]), (w, h),
+                                   flags=cv2.INTER_NEAREST).astype(bool)
+            gain = _iou(moved, ens) - base
+            if gain > best[0]:
+                best = (gain, dx, dy)
+    return best[0], float(np.hypot(best[1], best[2]))
+
+
+def _gradient(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) float32 colour gradient magnitude (max over channels of Sobel on a sigma-1 blur)."""
+    blurred = cv2.GaussianBlur(rgb.astype(np.float32), (0, 0), 1.0)
+    gx = cv2.Sobel(blurred, cv2.CV_32F, 1, 0)
+    gy = cv2.Sobel(blurred, cv2.CV_32F, 0, 1)
+    return np.sqrt(gx * gx + gy * gy).max(axis=2)
+
+
+def _signed_distance(mask: np.ndarray) -> np.ndarray:
+    """(H, W) int: distance to the mask's contour, negative inside, rounded to pixels."""
+    m8 = mask.astype(np.uint8)
+    inside = cv2.distanceTransform(m8, cv2.DIST_L2, 3)
+    outside = cv2.distanceTransform(1 - m8, cv2.DIST_L2, 3)
+    return np.round(np.where(mask, -(inside - 0.5), outside - 0.5)).astype(np.int32)
+
+
+def _image_measures(label: np.ndarray, ens: np.ndarray, rgb: np.ndarray, valid: np.ndarray,
+                    params: QualityParams) -> dict:
+    """edge_alignment, and the missing / extra parts weighted by the lack of an image edge."""
+    grad = _gradient(rgb)
+    h, w = label.shape
+    ring = max(3, int(round(params.edge_ring_ratio * np.hypot(h, w))))
+    dist = _signed_distance(label)
+    near = (np.abs(dist) <= ring) & valid & ~_frame(h, w)
+    sums = np.bincount(dist[near] + ring, weights=grad[near], minlength=2 * ring + 1)
+    counts = np.bincount(dist[near] + ring, minlength=2 * ring + 1)
+    profile = sums / np.maximum(counts, 1)  # mean gradient vs signed distance from the contour
+    out = {"edge_alignment": float(profile[ring - 1:ring + 2].max() / max(profile.max(), 1e-6))}
+    # edge strength reference: the 90th percentile of the gradient around the person
+    ys, xs = np.nonzero(label)
+    pad = max(4, int(0.25 * max(ys.max() - ys.min(), xs.max() - xs.min())))
+    box = grad[max(0, ys.min() - pad):ys.max() + pad + 1, max(0, xs.min() - pad):xs.max() + pad + 1]
+    reference = float(np.percentile(box, 90)) + 1e-6
+    support = cv2.dilate(grad, _disk(2)) / reference  # edge strength within 2 px, relative
+    size = person_size(label, ens)
+    opening = max(1, int(round(params.part_open_ratio * size)))
+    contour_band = masks.edge_band(label, 2)
+    area = max(np.count_nonzero(label), 1)
+    out["missing_part"] = _part_evidence(ens & ~label & valid, contour_band, support, area, opening)
+    out["extra_blob"] = _part_evidence(label & ~ens, contour_band, support, area, opening)
+    return out
+
+
+def _frame(h: int, w: int) -> np.ndarray:
+    """bool (H, W): the 2-pixel image border (a person cut by the frame has no edge there)."""
+    f = np.zeros((h, w), bool)
+    f[:2], f[-2:], f[:, :2], f[:, -2:] = True, True, True, True
+    return f
+
+
+def _part_evidence(parts: np.ndarray, contour_band: np.ndarray, support: np.ndarray, area: int,
+                   opening: int) -> float:
+    """max over parts touching the label's contour of (part area / label area, capped at 1) x (1 - edge support).
+
+    The edge support of a part is the mean relative edge strength where it meets the label's contour
+    (capped at 1): a limb the label forgot meets it across the body (no edge); a blob drawn over the
+    background ends in the background (no edge); a real boundary between person and background, that
+    the ensemble merely draws elsewhere, has one.
+    """
+    opened = cv2.morphologyEx(parts.astype(np.uint8), cv2.MORPH_OPEN, _disk(opening))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(opened)
+    best = 0.0
+    for k in range(1, n):
+        share = min(1.0, stats[k, cv2.CC_STAT_AREA] / area)
+        if share * 1.0 <= best:
+            continue
+        x, y, bw, bh, _ = stats[k]
+        sl = (slice(max(0, y - 3), y + bh + 3), slice(max(0, x - 3), x + bw + 3))
+        part = cv2.dilate((labels[sl] == k).astype(np.uint8), _disk(2)).astype(bool)
+        junction = part & contour_band[sl]
+        if not junction.any():
+            continue
+        edge = float(np.clip(support[sl][junction], 0.0, 1.0).mean())
+        best = max(best, share * (1.0 - edge))
+    return best

@@ -1,0 +1,122 @@
+"""`python -m labeling score`: what each member (and the ensemble) is worth on a team's trusted masks.
+
+```
+python -m labeling score --images DIR --masks DIR --out OUT [--members a,b,...] [--params params.yaml]
+
+OUT/score.json          n, and per model (each member, 'ensemble'): mean iou, boundary_iou, mad (x1e3)
+OUT/per_sample.parquet  stem, model, iou, boundary_iou, mad (x1e3)
+```
+Masks are matched to images by file stem, hard or soft (uint8, 255 = person). A mask whose size
+differs from its image with the same aspect ratio is resized (nearest) with a warning; any other
+mismatch, or an image without a mask, is reported in score.json's ``skipped``, not fatal. Members
+see only the image: no zoom crops guided by the truth, and SAM is prompted by the other members'
+ensemble, so the truth never helps the model being scored.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from datasets import io, masks
+from datasets.cli import progress, setup_logging, write_metrics
+from datasets.config import load_section
+from labeling import fusion
+from labeling.autolabel import ENSEMBLE, AutolabelParams, predict_members
+from labeling.members.zoom import ZoomParams
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def pairs(images: Path, masks_dir: Path) -> tuple[list[tuple[str, Path, Path]], list[dict]]:
+    """([(stem, image, mask)], [skipped {stem, reason}]) matched by file stem."""
+    mask_by_stem = {p.stem: p for p in sorted(masks_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+    matched, skipped = [], []
+    for image in sorted(images.iterdir()):
+        if image.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if image.stem in mask_by_stem:
+            matched.append((image.stem, image, mask_by_stem[image.stem]))
+        else:
+            skipped.append({"stem": image.stem, "reason": "no_mask", "detail": f"{image}: no mask named {image.stem}.*"})
+    return matched, skipped
+
+
+def fit_mask(mask: np.ndarray, shape: tuple[int, int], where: Path) -> np.ndarray | None:
+    """The mask at ``shape`` (nearest resize when only the scale differs), or None on an aspect mismatch."""
+    if mask.shape == shape:
+        return mask
+    (mh, mw), (h, w) = mask.shape, shape
+    if abs(mh / mw - h / w) > 0.01:
+        return None
+    log.warning("%s: mask is %dx%d, image %dx%d: resizing (nearest)", where, mw, mh, w, h)
+    return cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+def figures(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """iou, boundary_iou (hard, at 0.5) and mad (mean |alpha difference| x 1e3) of one prediction."""
+    p, t = masks.to_float(pred), masks.to_float(truth)
+    return {"iou": masks.iou(p, t), "boundary_iou": masks.boundary_iou(p, t),
+            "mad": float(np.abs(p - t).mean() * 1e3)}
+
+
+def run(params: AutolabelParams, images: Path | str, masks_dir: Path | str, out: Path | str,
+        names: list[str] | None = None) -> dict:
+    """Score each member and the ensemble; writes OUT/score.json and OUT/per_sample.parquet."""
+    images, masks_dir, out = Path(images), Path(masks_dir), Path(out)
+    names = list(names or params.members)
+    # the truth must not guide the models being scored
+    params = dataclasses.replace(params, zoom=ZoomParams(enabled=False), sam_prompt="ensemble")
+    matched, skipped = pairs(images, masks_dir)
+    rows = []
+    for stem, image_path, mask_path in progress(matched, "score", len(matched)):
+        try:
+            rgb, truth = io.read_image(image_path), io.read_mask(mask_path)
+        except io.BadFile as e:
+            skipped.append({"stem": stem, "reason": e.reason, "detail": e.detail})
+            continue
+        truth = fit_mask(truth, rgb.shape[:2], mask_path)
+        if truth is None:
+            skipped.append({"stem": stem, "reason": "size_mismatch",
+                            "detail": f"{mask_path}: size differs from {image_path} in aspect ratio"})
+            continue
+        alphas, _ = predict_members(params, rgb, None, names)
+        fused, _ = fusion.fuse(alphas, params.fusion.weights, params.fusion.vote_threshold)
+        for model, alpha in [*alphas.items(), (ENSEMBLE, fused)]:
+            rows.append({"stem": stem, "model": model, **figures(alpha, truth)})
+    per_sample = pd.DataFrame(rows, columns=["stem", "model", "iou", "boundary_iou", "mad"])
+    summary = {
+        "n": len(matched) - sum(1 for s in skipped if s["reason"] != "no_mask"),
+        "models": {m: {k: float(g[k].mean()) for k in ("iou", "boundary_iou", "mad")}
+                   for m, g in per_sample.groupby("model", sort=False)},
+        "skipped": skipped,
+    }
+    io.write_parquet(out / "per_sample.parquet", per_sample)
+    io.write_json(out / "score.json", summary)
+    for model, s in summary["models"].items():
+        log.info("score %-22s IoU %.3f  boundary IoU %.3f  MAD %.1f", model, s["iou"], s["boundary_iou"], s["mad"])
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m labeling score", description=__doc__.split("\n")[0])
+    parser.add_argument("--images", required=True, type=Path, help="folder of images")
+    parser.add_argument("--masks", required=True, type=Path, help="folder of trusted masks, same stems")
+    parser.add_argument("--out", required=True, type=Path, help="folder for score.json and per_sample.parquet")
+    parser.add_argument("--members", help="comma-separated members (default: autolabel.members in params)")
+    parser.add_argument("--params", default="params.yaml", type=Path)
+    parser.add_argument("--metrics", type=Path, help="also write score.json's figures here")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    params = load_section("autolabel", AutolabelParams, args.params)
+    names = [m.strip() for m in args.members.split(",") if m.strip()] if args.members else None
+    summary = run(params, args.images, args.masks, args.out, names)
+    write_metrics(args.metrics, {k: v for k, v in summary.items() if k != "skipped"})
+    return 0

@@ -1,0 +1,78 @@
+"""Fusion math on hand-made arrays: exact values."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from labeling import fusion
+from labeling.fusion import FusionParams
+
+
+def test_fuse_equal_weights_even_split():
+    ones, zeros = np.ones((2, 3), np.float32), np.zeros((2, 3), np.float32)
+    fused, disagreement = fusion.fuse({"a": ones, "b": zeros}, {})
+    np.testing.assert_allclose(fused, 0.5)
+    np.testing.assert_allclose(disagreement, 1.0)  # an even split of 0s and 1s
+
+
+@pytest.mark.parametrize("alpha_a,alpha_b,wa,wb,vote,dis", [
+    (1.0, 0.0, 3.0, 1.0, 0.75, 2 * np.sqrt(0.75 * 0.25 ** 2 + 0.25 * 0.75 ** 2)),  # 0.8660
+    (0.8, 0.8, 1.0, 5.0, 0.8, 0.0),  # agreement: no disagreement whatever the weights
+    (0.6, 0.2, 1.0, 1.0, 0.4, 2 * 0.2),
+])
+def test_fuse_weighted_values(alpha_a, alpha_b, wa, wb, vote, dis):
+    a, b = np.full((1, 1), alpha_a, np.float32), np.full((1, 1), alpha_b, np.float32)
+    fused, disagreement = fusion.fuse({"a": a, "b": b}, {"a": wa, "b": wb})
+    assert fused[0, 0] == pytest.approx(vote, abs=1e-6)
+    assert disagreement[0, 0] == pytest.approx(dis, abs=1e-6)
+
+
+def test_fuse_reads_uint8_and_unlisted_members_weigh_one():
+    a = np.full((1, 1), 255, np.uint8)
+    b = np.zeros((1, 1), np.uint8)
+    c = np.zeros((1, 1), np.uint8)
+    fused, _ = fusion.fuse({"a": a, "b": b, "c": c}, {"a": 2.0})  # b, c weigh 1: vote 2/4
+    assert fused[0, 0] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("vote,threshold,expected", [
+    (0.35, 0.35, 0.5), (0.175, 0.35, 0.25), (0.675, 0.35, 0.75), (0.0, 0.35, 0.0), (1.0, 0.35, 1.0),
+    (0.3, 0.5, 0.3), (0.6, 0.8, 0.375),
+])
+def test_calibrate_maps_threshold_to_half(vote, threshold, expected):
+    assert float(fusion.calibrate(np.float32(vote), threshold)) == pytest.approx(expected, abs=1e-6)
+
+
+def test_normalized_weights_and_errors():
+    np.testing.assert_allclose(fusion.normalized_weights(["a", "b"], {"a": 3.0}), [0.75, 0.25])
+    with pytest.raises(ValueError, match="sum to 0"):
+        fusion.normalized_weights(["a"], {"a": 0.0})
+    with pytest.raises(ValueError, match="vote_threshold"):
+        FusionParams(vote_threshold=1.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        FusionParams(weights={"a": -1.0})
+    with pytest.raises(ValueError, match="no member alphas"):
+        fusion.fuse({}, {})
+
+
+def test_learn_weights_finds_the_member_that_matches_the_truth():
+    rng = np.random.default_rng(0)
+    truths, samples = [], []
+    for _ in range(3):
+        truth = (rng.random((20, 30)) > 0.5).astype(np.float32)
+        samples.append({"right": truth.copy(), "noise": rng.random((20, 30)).astype(np.float32),
+                        "inverted": 1.0 - truth})
+        truths.append(truth)
+    weights = fusion.learn_weights(samples, truths, pixels=500)
+    assert weights == {"right": 1.0, "noise": 0.0, "inverted": 0.0}
+    assert fusion.learn_threshold(samples, truths, weights) == 0.2  # any threshold is perfect: the first
+
+
+def test_learn_threshold_prefers_union_for_members_that_each_miss_a_part():
+    truth = np.zeros((10, 10), np.float32)
+    truth[:, :6] = 1.0
+    left, right = truth.copy(), truth.copy()
+    left[:, 3:6] = 0.0  # each member misses a different part
+    right[:, :3] = 0.0
+    t = fusion.learn_threshold([{"l": left, "r": right}], [truth], {"l": 1.0, "r": 1.0})
+    assert t < 0.5  # half the vote is enough

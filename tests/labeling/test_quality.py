@@ -1,0 +1,109 @@
+"""Quality scores and flags on hand-made arrays: exact values where the math allows."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from labeling.quality import CHECKS, QualityParams, Ramp, assess
+
+H, W = 120, 160
+
+
+def disc(cx=80, cy=60, r=30):
+    m = np.zeros((H, W), np.uint8)
+    cv2.circle(m, (cx, cy), r, 255, -1)
+    return m
+
+
+def scene(mask):
+    """A two-colour image whose only edge is the mask's contour."""
+    rgb = np.empty((H, W, 3), np.uint8)
+    rgb[:] = (30, 90, 200)
+    rgb[mask > 0] = (220, 70, 40)
+    return rgb
+
+
+def judge(gt, fused=None, members=None, valid=None, params=QualityParams()):
+    truth = disc()
+    fused = truth if fused is None else fused
+    members = members or {"a": fused, "b": fused}
+    return assess(gt, fused, np.zeros((H, W), np.uint8), members, scene(truth), params, valid)
+
+
+def test_ramp_exact():
+    r = Ramp(0.2, 0.6)
+    assert [r(0.0), r(0.4), r(0.6), r(2.0)] == [0.0, pytest.approx(0.5), 1.0, 1.0]
+
+
+def test_a_perfect_label_has_no_evidence_at_all():
+    a = judge(disc())
+    assert a.gt_iou == 1.0 and a.gt_boundary_iou == 1.0 and a.agreement == 1.0
+    assert a.member_iou == {"a": 1.0, "b": 1.0}
+    assert all(a.evidence[c] == 0.0 for c in CHECKS), a.evidence
+    assert a.label_quality == 1.0 and a.flags == []
+    assert a.measures["edge_alignment"] == 1.0 and a.measures["shift_gain"] == 0.0
+
+
+def test_box_label():
+    box = np.zeros((H, W), np.uint8)
+    box[30:91, 50:111] = 255  # the disc's bounding box
+    a = judge(box)
+    assert a.measures["box_extent"] == 1.0 and a.evidence["box_shaped"] == 1.0
+    assert "box_shaped" in a.flags and a.label_quality == 0.0
+
+
+def test_shifted_label_measures_the_offset():
+    a = judge(disc(cx=92))
+    assert a.measures["shift_px"] == pytest.approx(12.0)
+    assert a.measures["shift_gain"] == pytest.approx(1.0 - a.gt_iou, abs=1e-9)  # moving back is perfect
+    assert "shifted" in a.flags and a.label_quality < 0.5
+
+
+@pytest.mark.parametrize("radius,flag", [(38, "too_large"), (22, "too_small")])
+def test_dilated_and_eroded_labels(radius, flag):
+    a = judge(disc(r=radius))
+    assert flag in a.flags and "off_edges" in a.flags  # its contour lies where the image has no edge
+    assert a.measures["edge_alignment"] < 0.5
+
+
+def test_cut_off_part_and_added_blob():
+    cut = disc()
+    cut[:45] = 0  # the top half of the head is gone: the ensemble has it, and no edge bounds the cut
+    a = judge(cut)
+    assert "missing_part" in a.flags and a.measures["missing_part"] > 0.1
+    blob = disc()
+    cv2.circle(blob, (115, 60), 16, 255, -1)  # a blob over the background, attached at the right
+    b = judge(blob)
+    assert "extra_blob" in b.flags and b.measures["extra_blob"] > 0.1
+
+
+def test_empty_label_and_empty_ensemble():
+    empty = np.zeros((H, W), np.uint8)
+    a = judge(empty)
+    assert a.evidence["empty_label"] == 1.0 and "empty_label" in a.flags
+    both = judge(empty, fused=empty)
+    assert both.evidence["empty_label"] == 0.5 and both.gt_iou == 1.0  # nobody sees a person
+
+
+def test_members_disagree_is_reported_separately():
+    a = judge(disc(), members={"a": disc(), "b": np.zeros((H, W), np.uint8)})
+    assert a.agreement == 0.0 and a.member_iou == {"a": 1.0, "b": 0.0}
+    assert a.flags == ["members_disagree"] and a.label_quality == 1.0  # the label itself is fine
+
+
+def test_ignored_pixels_do_not_count():
+    gt = disc()
+    gt[:, :60] = 0  # the label stops at x = 60...
+    valid = np.ones((H, W), bool)
+    valid[:, :60] = False  # ...where no label speaks
+    a = judge(gt, valid=valid)
+    assert a.gt_iou == 1.0 and a.gt_boundary_iou == 1.0
+    assert judge(gt).gt_iou < 1.0
+
+
+def test_params_override_single_ramps_and_reject_unknown_checks():
+    params = QualityParams(ramps={"box_shaped": Ramp(0.99, 1.0)})
+    assert params.ramps["box_shaped"] == Ramp(0.99, 1.0) and params.ramps["shifted"] == QualityParams().ramps["shifted"]
+    with pytest.raises(ValueError, match="unknown quality ramp"):
+        QualityParams(ramps={"nope": Ramp(0, 1)})
