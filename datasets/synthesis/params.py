@@ -17,7 +17,7 @@ from datasets.synthesis.warp import WarpParams
 @dataclass(frozen=True)
 class SynthesisParams:
     """Everything ``python -m datasets synthesize`` draws from (the paths, count and seed are CLI arguments)."""
-    workers: int = 2  # render processes, 1..64, each given >= 32 frames (outputs do not depend on it)
+    workers: int = 2  # render processes, 1..64, each given >= 128 frames (outputs do not depend on it)
     min_person_pixels: int = 64  # samples with fewer person pixels (alpha >= 0.5) are skipped as tiny_alpha, >= 1
     contact_sheet_rows: int = 8  # composites shown in the contact sheet, 1..64
     placement: PlacementParams = field(default_factory=PlacementParams)

@@ -14,6 +14,7 @@ from datasets.__main__ import main as datasets_main
 from datasets.config import load_section
 from datasets.store import Store
 from datasets.synthesis.params import SynthesisParams
+from datasets import synthesize
 from datasets.synthesize import main, run
 
 COLUMNS = {"cid", "sample_id", "split", "background", "edges", "scale", "x", "y", "flip", "rotation", "overflow",
@@ -29,7 +30,8 @@ def params(repo_root) -> SynthesisParams:
     return replace(load_section("synthesize", SynthesisParams, repo_root / "params.yaml"), workers=1)
 
 
-def test_main_smoke_with_real_backgrounds(tiny_store, shared_dir, repo_root, tmp_path, params):
+def test_main_smoke_with_real_backgrounds(tiny_store, shared_dir, repo_root, tmp_path, params, monkeypatch):
+    monkeypatch.setattr(synthesize, "MIN_FRAMES_PER_WORKER", 16)  # let this small run use params' 2 workers
     store = tiny_store(n=6)
     folder = shared_dir / "data" / "backgrounds"
     out, sheet, metrics_path = tmp_path / "out", tmp_path / "reports" / "sheet.png", tmp_path / "m.json"
