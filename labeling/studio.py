@@ -259,6 +259,18 @@ def pull_round(params: StudioParams, round_no: int, out: Path,
     return counts
 
 
+def round_progress(params: StudioParams, round_no: int, client: LabelStudio | None = None) -> dict[str, int]:
+    """How far round ``round_no`` is: its tasks, and those a person finished (annotated or skipped)."""
+    client = client or connect(params)
+    title = project_title(params, round_no)
+    project = find_project(client, title)
+    if project is None:
+        raise StudioError(f"no Label Studio project {title!r} at {server_url(params)} (push the round first)")
+    tasks = call(lambda: list(client.tasks.list(project=project.id)), "listing the round's tasks")
+    done = sum(1 for t in tasks if (t.total_annotations or 0) + (t.cancelled_annotations or 0) > 0)
+    return {"round": round_no, "tasks": len(tasks), "done": done}
+
+
 # --- helpers --------------------------------------------------------------------------------
 
 def _project(client: LabelStudio, params: StudioParams, round_no: int):
