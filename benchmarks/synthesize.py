@@ -8,13 +8,15 @@ prints, measured in the same run:
 - the warp alone: albumentations ``A.ThinPlateSpline`` evaluated per pixel (the baseline) vs this
   project's coarse-grid spline + one remap, on a 640x360 RGBA frame;
 - the whole stage (decontamination, warp, compositing, camera effects, priors, JPEG/PNG writes)
-  in composites/s for each worker count, with the warp's share of the busy time.
+  in composites/s for each worker count, with the warp's share of the busy time, and composites per
+  CPU-second (independent of other load on a shared machine: an idle core's rate).
 The target is >= 20 composites/s on 2 cores.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -81,6 +83,12 @@ def warp_baseline(repeats: int = 10) -> tuple[float, float]:
     return albu, ours
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (worker processes)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--coco", type=Path, default=REPO.parent / "shared" / "data" / "coco128")
@@ -100,12 +108,13 @@ def main() -> None:
         for workers in args.workers:
             params = SynthesisParams(workers=workers)
             out = Path(tmp) / f"out{workers}"
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), _cpu_seconds()
             m = run(params, store, out, args.count, seed=0, backgrounds=args.backgrounds)
-            wall = time.perf_counter() - t
+            wall, cpu = time.perf_counter() - t, _cpu_seconds() - cpu
             shares = ", ".join(f"{k} {v:.0%}" for k, v in m["time_share"].items())
-            print(f"workers={workers}: {args.count} composites in {m['render_s']:.1f}s render "
-                  f"({wall:.1f}s with scan) -> {m['frames_per_s']:.1f} composites/s; "
+            print(f"workers={workers} ({m['workers']} used): {args.count} composites in {m['render_s']:.1f}s render "
+                  f"({wall:.1f}s with scan) -> {m['frames_per_s']:.1f} composites/s; {cpu:.1f} CPU-s "
+                  f"({args.count / cpu:.1f} composites per CPU-second, what one idle core gives); "
                   f"warp share {m['warp_share']:.1%} ({shares})")
 
 

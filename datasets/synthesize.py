@@ -49,7 +49,8 @@ from datasets.synthesis.params import SynthesisParams
 log = logging.getLogger(__name__)
 COMPOSITE_STREAM, CLIP_STREAM, ASSIGN_STREAM = 0xC0, 0xC1, 0xA5
 OUTPUT_DIRS = ("images", "alpha", "prior", "clips")
-# worker processes are spawned (fork is unsafe with OpenCV's and numba's thread pools) and take 1-4 s
+# worker processes are spawned: forking after these imports is unsafe (measured: a preloaded forkserver
+# aborts with "fork() called from a process already using GNU OpenMP"); spawned ones take 1-4 s
 # to start (imports, pymatting's numba cache), a few seconds of rendering: each gets at least this many frames
 MIN_FRAMES_PER_WORKER = 128
 

@@ -31,14 +31,16 @@ def params(repo_root) -> SynthesisParams:
 
 
 def test_main_smoke_with_real_backgrounds(tiny_store, shared_dir, repo_root, tmp_path, params, monkeypatch):
-    monkeypatch.setattr(synthesize, "MIN_FRAMES_PER_WORKER", 16)  # let this small run use params' 2 workers
+    monkeypatch.setattr(synthesize, "MIN_FRAMES_PER_WORKER", 16)  # let this small run use 2 worker processes
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text((repo_root / "params.yaml").read_text().replace("\n  workers: 1 ", "\n  workers: 2 "))
     store = tiny_store(n=6)
     folder = shared_dir / "data" / "backgrounds"
     out, sheet, metrics_path = tmp_path / "out", tmp_path / "reports" / "sheet.png", tmp_path / "m.json"
     argv = ["synthesize", "--store", str(store), "--backgrounds", str(folder), "--out", str(out), "--count", "60",
             "--seed", "3", "--size", "160x90", "--clips", "2", "--frames", "4", "--contact-sheet", str(sheet),
-            "--params", str(repo_root / "params.yaml"), "--metrics", str(metrics_path)]
-    assert datasets_main(argv) == 0  # through `python -m datasets` (params.yaml: 2 worker processes)
+            "--params", str(params_file), "--metrics", str(metrics_path)]
+    assert datasets_main(argv) == 0  # through `python -m datasets`
 
     table = pd.read_parquet(out / "composites.parquet")
     assert len(table) == 60 and COLUMNS <= set(table.columns) and table["cid"].is_unique
