@@ -278,10 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", type=Path, help="folder of <id>.png alphas overriding the store's")
     parser.add_argument("--backgrounds", type=Path, help="folder of background photos (default: generated rooms)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--count", required=True, type=int, help="number of composites")
-    parser.add_argument("--seed", required=True, type=int, help="random seed (same seed, same bytes)")
-    parser.add_argument("--size", default="640x360", help="output WIDTHxHEIGHT (default 640x360)")
-    parser.add_argument("--clips", type=int, default=0, help="number of clips")
+    parser.add_argument("--count", type=int, help="number of composites (default: params count)")
+    parser.add_argument("--seed", type=int, help="random seed, same seed same bytes (default: params seed)")
+    parser.add_argument("--size", help="output WIDTHxHEIGHT (default: params size, 640x360)")
+    parser.add_argument("--clips", type=int, help="number of clips (default: params clip_count)")
     parser.add_argument("--frames", type=int, help="frames per clip (default: params clips.frames)")
     parser.add_argument("--contact-sheet", type=Path, help="PNG of the first composites (image | alpha | prior)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (section synthesize)")
@@ -289,12 +289,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
+    params = load_section("synthesize", SynthesisParams, args.params)
     try:
-        size = parse_size(args.size)
+        size = parse_size(args.size or params.size)
     except ValueError as e:
         parser.error(str(e))
-    params = load_section("synthesize", SynthesisParams, args.params)
-    metrics = run(params, args.store, args.out, args.count, args.seed, size=size, labels=args.labels,
-                  backgrounds=args.backgrounds, clips=args.clips, frames=args.frames, contact_sheet=args.contact_sheet)
+    count = params.count if args.count is None else args.count
+    seed = params.seed if args.seed is None else args.seed
+    clips = params.clip_count if args.clips is None else args.clips
+    metrics = run(params, args.store, args.out, count, seed, size=size, labels=args.labels,
+                  backgrounds=args.backgrounds, clips=clips, frames=args.frames, contact_sheet=args.contact_sheet)
     write_metrics(args.metrics, metrics)
     return 0

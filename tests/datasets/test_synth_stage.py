@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 import pytest
 
 from datasets import io, masks
@@ -80,7 +81,7 @@ def test_main_smoke_with_real_backgrounds(tiny_store, shared_dir, repo_root, tmp
 
 def test_generated_backgrounds_at_the_default_size(tiny_store, repo_root, tmp_path):
     store, out, metrics_path = tiny_store(n=3), tmp_path / "out", tmp_path / "m.json"
-    assert main(["--store", str(store), "--out", str(out), "--count", "4", "--seed", "0",
+    assert main(["--store", str(store), "--out", str(out), "--count", "4", "--seed", "0", "--clips", "0",
                  "--params", str(repo_root / "params.yaml"), "--metrics", str(metrics_path)]) == 0
     table = pd.read_parquet(out / "composites.parquet")
     assert all(name.startswith("generated:") for name in table["background"])
@@ -146,3 +147,18 @@ def test_a_smaller_rerun_removes_the_previous_runs_extra_files(tiny_store, tmp_p
     assert not (out / "clips").exists()
     table = pd.read_parquet(out / "composites.parquet")
     assert sorted(p.name for p in (out / "alpha").iterdir()) == sorted(Path(p).name for p in table["alpha"])
+
+
+def test_count_seed_and_clips_come_from_params_when_not_given(tiny_store, repo_root, tmp_path):
+    """The pipeline passes no --count/--seed/--clips: DVC tracks them in params.yaml's section."""
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    params["synthesize"].update(count=3, seed=7, clip_count=1, size="160x90")
+    params["synthesize"]["clips"]["frames"] = 2
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    out = tmp_path / "out"
+    assert main(["--store", str(tiny_store(n=2)), "--out", str(out), "--params", str(params_file)]) == 0
+    table = pd.read_parquet(out / "composites.parquet")
+    assert list(table["cid"]) == ["s7-000000", "s7-000001", "s7-000002"]
+    assert io.read_image(out / table["image"][0]).shape == (90, 160, 3)
+    assert len(pd.read_parquet(out / "clips.parquet")) == 2
