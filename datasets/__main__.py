@@ -9,6 +9,8 @@ import datasets  # noqa: F401  (environment defaults)
 # command -> module holding `main(argv: list[str] | None) -> int | None`
 COMMANDS: dict[str, str] = {
     "synthesize": "datasets.synthesize",
+    "ingest": "datasets.ingest",
+    "sample": "datasets.sample",
 }
 
 

@@ -1,0 +1,277 @@
+"""`python -m datasets ingest`: one person dataset (COCO, PascalVOC, Supervisely, AISegment) -> a sample store.
+
+```
+python -m datasets ingest --format {coco,voc,supervisely,aisegment} --src DIR --out STORE [--name NAME]
+    [--annotations FILE] [--person-classes a,b] [--params params.yaml] [--metrics PATH] [--workers N]
+```
+Writes the sample store of DESIGN.md (``samples.parquet``, ``images/``, ``alpha/``, ``ignore/``,
+``quarantine.parquet``). The reader yields light item descriptors in this process; worker processes
+turn each into a sample (writing its files atomically at their final paths), a quarantine row or a
+no-person count. Tables are sorted by id, so they are identical across runs and worker counts.
+Files in ``images/``, ``alpha/`` and ``ignore/`` that the new tables do not name (an earlier run's,
+or temporary files of a killed one) are removed at the end, so a killed run started again ends with
+the same store.
+
+Accounting: offered = samples + quarantined + no_person. The stage fails (exit 1, after writing the
+tables and metrics) when quarantined / offered exceeds ``ingest.max_bad_fraction``; a whole
+unusable input (no folder, no annotation file, wrong format) stops at once (exit 2).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Iterable, Iterator, Union
+
+import numpy as np
+
+from datasets import io, readers
+from datasets.cli import progress, setup_logging, write_metrics
+from datasets.config import ParamsError, load_section
+from datasets.io import BadFile
+from datasets.readers.common import Item, UnusableInput
+from datasets.store import SPLITS, Rejected, Sample, sample_id, split_for, write_tables
+
+log = logging.getLogger(__name__)
+
+STORE_DIRS = ("images", "alpha", "ignore")
+CHUNK_SIZE = 8  # items per task handed to a worker process (amortises the pickling round trip)
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    """The ``ingest`` section of params.yaml."""
+    splits: dict[str, float] = field(  # train/val/test ratios for sources without their own split
+        default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})
+    max_bad_fraction: float = 0.3  # the stage fails when quarantined / offered exceeds this
+    min_person_pixels: int = 64  # person masks with fewer pixels (alpha >= 128) -> quarantine tiny_mask
+    person_classes: dict[str, list[str]] = field(  # per format; --person-classes overrides
+        default_factory=lambda: {"coco": ["person"], "voc": ["person"],
+                                 "supervisely": ["person", "person_poly", "person_bmp"]})
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.splits) - set(SPLITS))
+        if unknown or abs(sum(self.splits.values()) - 1.0) > 1e-6 or min(self.splits.values()) < 0:
+            raise ParamsError(f"`ingest.splits` should map {list(SPLITS)} to fractions summing to 1, "
+                              f"got {self.splits}")
+        if not 0.0 <= self.max_bad_fraction <= 1.0:
+            raise ParamsError(f"`ingest.max_bad_fraction` should be in [0, 1], got {self.max_bad_fraction}")
+        if self.min_person_pixels < 0:
+            raise ParamsError(f"`ingest.min_person_pixels` should be >= 0, got {self.min_person_pixels}")
+        unknown = sorted(set(self.person_classes) - set(readers.FORMATS))
+        if unknown:
+            raise ParamsError(f"`ingest.person_classes`: unknown format(s) {unknown}; "
+                              f"known: {list(readers.FORMATS)}")
+
+
+class TooManyBad(RuntimeError):
+    """More of the source was quarantined than ``ingest.max_bad_fraction`` allows (tables are written)."""
+
+    def __init__(self, message: str, figures: dict):
+        super().__init__(message)
+        self.figures = figures
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every worker needs besides the item (sent once per process)."""
+    fmt: str
+    source: str
+    out: Path
+    splits: dict[str, float]
+    min_person_pixels: int
+
+
+@dataclass(frozen=True)
+class NoPerson:
+    origin: str
+
+
+Outcome = Union[Sample, Rejected, NoPerson]
+
+
+def run(params: IngestParams, fmt: str, src: Path, out: Path, name: str | None = None,
+        annotations: Path | None = None, person_classes: tuple[str, ...] | None = None,
+        workers: int = 1) -> dict:
+    """Ingest ``src`` (format ``fmt``) into the store ``out``; return the figures of the run.
+
+    Raises UnusableInput when the input as a whole cannot be read, TooManyBad (after writing the
+    tables) when the quarantined fraction exceeds ``params.max_bad_fraction``.
+    """
+    out = Path(out)
+    name = name or out.resolve().name
+    if person_classes is None and fmt in params.person_classes:
+        person_classes = tuple(params.person_classes[fmt])
+    source = readers.open_source(fmt, src, annotations=annotations, person_classes=person_classes)
+    job = Job(fmt=fmt, source=name, out=out, splits=dict(params.splits),
+              min_person_pixels=params.min_person_pixels)
+    samples: list[Sample] = []
+    rejected: list[Rejected] = []
+    no_person: list[str] = []
+    for outcome in progress(convert_all(source.items(), job, workers), desc=f"ingest {name}"):
+        if isinstance(outcome, Sample):
+            samples.append(outcome)
+        elif isinstance(outcome, Rejected):
+            rejected.append(outcome)
+        else:
+            no_person.append(outcome.origin)
+    offered = len(samples) + len(rejected) + len(no_person)
+    if offered == 0:
+        raise UnusableInput(f"{src}: the {fmt} source offers no items (no images or annotations found)")
+    write_tables(out, samples, rejected)
+    removed = prune(out, samples)
+    figures = _figures(name, fmt, samples, rejected, no_person)
+    log.info("%s: %d offered -> %d samples, %d quarantined %s, %d without a person%s", name, offered,
+             len(samples), len(rejected), figures["reasons"], len(no_person),
+             f"; removed {removed} stale files" if removed else "")
+    if figures["quarantined_fraction"] > params.max_bad_fraction:
+        raise TooManyBad(f"{name}: {len(rejected)} of {offered} items quarantined "
+                         f"({figures['quarantined_fraction']:.1%}), more than ingest.max_bad_fraction = "
+                         f"{params.max_bad_fraction:.1%}; see {out / 'quarantine.parquet'}", figures)
+    return figures
+
+
+def convert_all(items: Iterable[Item], job: Job, workers: int) -> Iterator[Outcome]:
+    """Convert items in ``workers`` processes (1: in this one), a bounded number of chunks in flight.
+
+    Outcomes come in completion order; ``run`` sorts the tables.
+    """
+    if workers <= 1:
+        _init(job)
+        yield from (convert(item) for item in items)
+        return
+    items = iter(items)
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(job,)) as pool:
+        pending: set[Future] = set()
+        while True:
+            while len(pending) < 3 * workers:
+                chunk = list(islice(items, CHUNK_SIZE))
+                if not chunk:
+                    break
+                pending.add(pool.submit(_convert_chunk, chunk))
+            if not pending:
+                return
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield from future.result()
+
+
+_JOB: Job | None = None
+
+
+def _init(job: Job) -> None:
+    global _JOB
+    _JOB = job
+
+
+def _convert_chunk(items: list[Item]) -> list[Outcome]:
+    return [convert(item) for item in items]
+
+
+def convert(item: Item, job: Job | None = None) -> Outcome:
+    """One item -> a Sample (its files written), a Rejected row, or NoPerson."""
+    job = job or _JOB
+    assert job is not None, "convert() needs a Job (pass one, or call _init first)"
+    try:
+        return _convert(item, job)
+    except BadFile as e:
+        return Rejected(source=job.source, origin=item.origin, reason=e.reason, detail=e.detail)
+
+
+def _convert(item: Item, job: Job) -> Outcome:
+    if item.defect is not None:
+        reason, detail = item.defect
+        raise BadFile(reason, detail)
+    labels = readers.module(job.fmt).labels(item)
+    if labels is None:
+        return NoPerson(item.origin)
+    assert item.image is not None
+    lh, lw = labels.alpha.shape
+    width, height = io.image_size(item.image)
+    if (width, height) != (lw, lh):
+        raise BadFile("size_mismatch", f"{item.origin}: the labels are {lw}x{lh} but the image is "
+                      f"{width}x{height}")
+    io.read_image(item.image)  # a full decode: truncated data is bad_image here, not downstream
+    person_pixels = int(np.count_nonzero(labels.alpha >= 128))
+    if person_pixels < job.min_person_pixels:
+        raise BadFile("tiny_mask", f"{item.origin}: {person_pixels} person pixels, fewer than "
+                      f"ingest.min_person_pixels = {job.min_person_pixels}")
+    id_ = sample_id(job.source, item.origin)
+    image_rel = f"images/{id_}{item.image.suffix.lower() or '.img'}"
+    io.link_or_copy(item.image, job.out / image_rel)
+    io.write_png(job.out / "alpha" / f"{id_}.png", labels.alpha)
+    ignore_rel = None
+    if labels.ignore is not None and labels.ignore.any():
+        ignore_rel = f"ignore/{id_}.png"
+        io.write_png(job.out / ignore_rel, labels.ignore)
+    return Sample(id=id_, source=job.source, split=item.split or split_for(id_, job.splits),
+                  image=image_rel, alpha=f"alpha/{id_}.png", ignore=ignore_rel, width=width,
+                  height=height, persons=labels.persons, label_kind=labels.label_kind, origin=item.origin)
+
+
+def prune(out: Path, samples: list[Sample]) -> int:
+    """Remove files under images/, alpha/, ignore/ that no sample names; return how many."""
+    keep = {out / p for s in samples for p in (s.image, s.alpha, s.ignore) if p is not None}
+    removed = 0
+    for folder in STORE_DIRS:
+        if not (out / folder).is_dir():
+            continue
+        for path in (out / folder).iterdir():
+            if path.is_file() and path not in keep:
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def _figures(name: str, fmt: str, samples: list[Sample], rejected: list[Rejected],
+             no_person: list[str]) -> dict:
+    offered = len(samples) + len(rejected) + len(no_person)
+    return {
+        "source": name, "format": fmt, "offered": offered, "samples": len(samples),
+        "quarantined": len(rejected), "no_person": len(no_person),
+        "quarantined_fraction": round(len(rejected) / offered, 6) if offered else 0.0,
+        "persons": sum(s.persons for s in samples),
+        "reasons": dict(sorted(Counter(r.reason for r in rejected).items())),
+        "splits": {split: sum(s.split == split for s in samples) for split in SPLITS},
+        "label_kinds": dict(sorted(Counter(s.label_kind for s in samples).items())),
+        "with_ignore": sum(s.ignore is not None for s in samples),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m datasets ingest", description=__doc__.split("\n")[0])
+    parser.add_argument("--format", required=True, choices=readers.FORMATS, help="the source's format")
+    parser.add_argument("--src", required=True, type=Path, help="the source folder")
+    parser.add_argument("--out", required=True, type=Path, help="the sample store to write")
+    parser.add_argument("--name", help="source name (the `source` column, the id seed); default: "
+                        "the store's folder name")
+    parser.add_argument("--annotations", type=Path, help="COCO: the instances JSON; Supervisely: meta.json")
+    parser.add_argument("--person-classes", help="comma-separated class names that mean person "
+                        "(default: ingest.person_classes of the format)")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--metrics", type=Path, help="write the run's counts here (JSON)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="worker processes (1 = in this process; default: all cores)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    classes = tuple(c.strip() for c in args.person_classes.split(",") if c.strip()) \
+        if args.person_classes else None
+    try:
+        params = load_section("ingest", IngestParams, args.params)
+        figures = run(params, args.format, args.src, args.out, name=args.name,
+                      annotations=args.annotations, person_classes=classes, workers=args.workers)
+    except (UnusableInput, ParamsError) as e:
+        log.error("%s", e)
+        return 2
+    except TooManyBad as e:
+        write_metrics(args.metrics, e.figures)
+        log.error("%s", e)
+        return 1
+    write_metrics(args.metrics, figures)
+    return 0

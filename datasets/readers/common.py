@@ -1,0 +1,111 @@
+"""What the four readers share: the item descriptor, the labels a reader returns, path guards.
+
+A reader has two halves. ``open_source(src, ...)`` runs in the parent process: it checks that the
+input is usable (else :class:`UnusableInput`) and returns a source whose ``items()`` yields light,
+picklable :class:`Item` descriptors in a stable order. ``labels(item)`` runs in a worker process: it
+reads whatever annotation the item points to and returns :class:`Labels` (or ``None`` when the item
+holds no person), raising :class:`datasets.io.BadFile` for a bad item.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from datasets import io
+from datasets.store import SPLITS
+
+
+class UnusableInput(ValueError):
+    """The whole input cannot be read (no such folder, no annotation file, wrong format)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One thing the source offers; it ends as a sample, a quarantine row, or a no-person count.
+
+    ``origin`` is the stable key (a path relative to the source folder) the sample id derives from.
+    ``defect`` is set when the reader already knows the item is bad: ``(reason, detail)``.
+    """
+    origin: str
+    image: Path | None = None  # the image file, None when the item has no image (an unpaired matte)
+    split: str | None = None  # the source's own split, None to split by id
+    data: Any = None  # reader-specific: annotations, mask paths
+    defect: tuple[str, str] | None = None
+
+
+@dataclass
+class Labels:
+    """What an annotation says about an image.
+
+    alpha: (H, W) uint8, 0 = background, 255 = person (soft values when label_kind is 'alpha').
+    ignore: (H, W) uint8, 255 where no label speaks, or None.
+    """
+    alpha: np.ndarray
+    persons: int
+    ignore: np.ndarray | None = None
+    label_kind: str = "mask"
+
+
+def inside(root: Path, name: str) -> Path | None:
+    """``root / name`` when that path stays inside ``root`` (judged on the text, never read), else None.
+
+    Absolute names and ``..`` escapes are refused; symlinks inside the root are allowed.
+    """
+    if not name or "\x00" in name:
+        return None
+    root_text = os.path.normpath(os.path.abspath(root))
+    joined = os.path.normpath(os.path.join(root_text, name))
+    if joined == root_text or not joined.startswith(root_text + os.sep):
+        return None
+    return Path(joined)
+
+
+def outside_defect(name: str, root: Path) -> tuple[str, str]:
+    return ("path_outside_root", f"{name!r} points outside the source folder {root}; not read")
+
+
+def read_label_png(path: Path) -> np.ndarray:
+    """io.read_mask with the mask's own reason codes (missing_mask, bad_mask, decompression_bomb)."""
+    try:
+        return io.read_mask(path)
+    except io.BadFile as e:
+        reason = {"missing_image": "missing_mask", "bad_image": "bad_mask"}.get(e.reason, e.reason)
+        raise io.BadFile(reason, e.detail.replace("image file", "mask file")) from e
+
+
+def split_word(name: str) -> str | None:
+    """'train' / 'val' / 'test' when ``name`` names a split ('train2017', 'val', 'Test'), else None."""
+    lowered = name.lower()
+    for split in SPLITS:
+        if lowered.startswith(split):
+            return split
+    return None
+
+
+def splits_by_name(names: list[str]) -> dict[str, str | None]:
+    """Each name's split word, kept only when the names offer at least two different splits.
+
+    A source that ships a single part (only ``instances_val2017.json``) has no split of its own:
+    all of it one split would leave the others empty, so such items are split by id instead.
+    """
+    words = {name: split_word(name) for name in names}
+    if len({w for w in words.values() if w is not None}) < 2:
+        return {name: None for name in names}
+    return words
+
+
+def sorted_files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """Files directly in ``folder`` whose suffix (lower-cased) is one of ``suffixes``, sorted by name."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes
+                  and not p.name.startswith("."))
+
+
+def relative(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` as a posix string (the origin recorded in the tables)."""
+    return Path(os.path.relpath(path, root)).as_posix()
