@@ -236,6 +236,49 @@ def label_and_clean(params, clean_params, store_root: Path, labels: Path, names:
     return pd.read_parquet(labels / "quality.parquet")
 
 
+def precision_at_recall(bad: np.ndarray, suspicion: np.ndarray, recall: float) -> float:
+    """Precision of flagging the most suspicious labels until ``recall`` of the bad ones are caught."""
+    order = np.argsort(-suspicion, kind="stable")
+    caught = np.cumsum(bad[order])
+    k = int(np.searchsorted(caught, recall * bad.sum() - 1e-9)) + 1
+    return float(caught[k - 1] / k)
+
+
+def corruption_run(params, clean_params, store_root: Path, out: Path, names: list[str], fraction: float, seed: int,
+                   suffix: str, reuse: bool) -> dict:
+    """Corrupt ``fraction`` of the labels, autolabel + clean that store; AUROC, recall, precision."""
+    kinds = corrupt_store(store_root, out / f"store-corrupt{suffix}", fraction, seed)
+    qc = label_and_clean(params, clean_params, out / f"store-corrupt{suffix}", out / f"labels-corrupt{suffix}",
+                         names, reuse)
+    qc["kind"] = qc.id.map(kinds).fillna("clean")
+    original, damaged = Store(store_root), Store(out / f"store-corrupt{suffix}")
+    corrupted_iou = [masks.iou(damaged.alpha(r), original.alpha(r)) for r in damaged.samples.itertuples() if r.id in kinds]
+    bad = (qc.kind != "clean").to_numpy()
+    suspicion = -qc.label_quality.to_numpy()
+    flagged = qc.flagged.to_numpy()
+    tp = int((flagged & bad).sum())
+    result = {
+        "seed": seed,
+        "n_corrupted": int(bad.sum()),
+        "iou_corrupted_vs_original": round(float(np.mean(corrupted_iou)), 4),
+        "auroc": round(auroc(bad, suspicion), 4),
+        "recall": round(tp / max(bad.sum(), 1), 4),
+        "precision": round(tp / max(flagged.sum(), 1), 4),
+        "flagged": int(flagged.sum()),
+        "precision_at_recall_0.9": round(precision_at_recall(bad, suspicion, 0.9), 4),
+        "per_kind": {k: {"n": int((qc.kind == k).sum()), "flagged": int(qc.flagged[qc.kind == k].sum())}
+                     for k in CORRUPTIONS},
+        "corrupted_reasons": {k: sorted({f for fl in qc[qc.kind == k]["flags"] for f in fl}) for k in CORRUPTIONS},
+        "clean_flagged_reasons": qc[~bad & flagged]["flags"].explode().value_counts().to_dict(),
+    }
+    qc.to_parquet(out / f"quality-corrupt{suffix}.parquet")
+    if not suffix:
+        contact_sheet(out / "store-corrupt", out / "labels-corrupt", list(qc.sort_values("label_quality").id.head(15)),
+                      out / "worst15-corrupt.png",
+                      {r.id: f"{r.kind} q={r.label_quality:.2f} {','.join(r.flags)}" for r in qc.itertuples()})
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--coco", type=Path, default=REPO.parent / "shared" / "data" / "coco128")
@@ -244,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", help="comma-separated (default: autolabel.members)")
     parser.add_argument("--fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=1, help="corruption draws (seeds seed, seed+1, ...)")
     parser.add_argument("--skip-nozoom", action="store_true", help="skip the run without zoom crops")
     parser.add_argument("--reuse", action="store_true", help="reuse OUT's stores and labels (re-run clean only)")
     args = parser.parse_args(argv)
@@ -273,32 +317,18 @@ def main(argv: list[str] | None = None) -> int:
     contact_sheet(store_root, out / "labels", list(worst.id), out / "worst10.png",
                   {r.id: f"q={r.label_quality:.2f} {','.join(r.flags)}" for r in worst.itertuples(index=False)})
 
-    kinds = corrupt_store(store_root, out / "store-corrupt", args.fraction, args.seed)
-    qc = label_and_clean(params, clean_params, out / "store-corrupt", out / "labels-corrupt", names, args.reuse)
-    qc["kind"] = qc.id.map(kinds).fillna("clean")
-    original, damaged = Store(store_root), Store(out / "store-corrupt")
-    corrupted_iou = [masks.iou(damaged.alpha(r), original.alpha(r)) for r in damaged.samples.itertuples() if r.id in kinds]
-    bad = (qc.kind != "clean").to_numpy()
-    suspicion = -qc.label_quality.to_numpy()
-    flagged = qc.flagged.to_numpy()
-    tp = int((flagged & bad).sum())
-    report["corrupted"] = {
-        "n_corrupted": int(bad.sum()),
-        "iou_corrupted_vs_original": round(float(np.mean(corrupted_iou)), 4),
-        "auroc": round(auroc(bad, suspicion), 4),
-        "recall": round(tp / max(bad.sum(), 1), 4),
-        "precision": round(tp / max(flagged.sum(), 1), 4),
-        "flagged": int(flagged.sum()),
-        "per_kind": {k: {"n": int((qc.kind == k).sum()), "flagged": int(qc.flagged[qc.kind == k].sum()),
-                         "auroc_vs_clean": round(auroc((qc.kind == k).to_numpy()[(qc.kind == k) | ~bad],
-                                                       suspicion[((qc.kind == k) | ~bad).to_numpy()]), 4)}
-                     for k in CORRUPTIONS},
-        "clean_flagged_reasons": qc[~bad & flagged]["flags"].explode().value_counts().to_dict(),
-    }
-    qc.to_parquet(out / "quality-corrupt.parquet")
-    contact_sheet(out / "store-corrupt", out / "labels-corrupt",
-                  list(qc.sort_values("label_quality").id.head(15)), out / "worst15-corrupt.png",
-                  {r.id: f"{r.kind} q={r.label_quality:.2f} {','.join(r.flags)}" for r in qc.itertuples()})
+    runs = []
+    for seed in range(args.seed, args.seed + args.repeats):
+        suffix = "" if seed == args.seed else f"-{seed}"
+        runs.append(corruption_run(params, clean_params, store_root, out, names, args.fraction, seed, suffix,
+                                   args.reuse))
+    report["corrupted"] = runs[0]
+    if args.repeats > 1:
+        report["corrupted_repeats"] = {
+            k: {"mean": round(float(np.mean([r[k] for r in runs])), 4), "min": round(float(min(r[k] for r in runs)), 4),
+                "max": round(float(max(r[k] for r in runs)), 4)}
+            for k in ("auroc", "recall", "precision", "precision_at_recall_0.9")}
+        report["corrupted_repeats"]["seeds"] = list(range(args.seed, args.seed + args.repeats))
     io.write_json(out / "label_quality.json", report)
     print(json.dumps(report, indent=2, default=str))
     return 0

@@ -70,6 +70,11 @@ class AutolabelParams:
         return MemberSettings.of(self.model_dir, self.models)
 
 
+def to_uint8(alpha: np.ndarray) -> np.ndarray:
+    """(H, W) float alpha in [0, 1] -> uint8 0..255, rounded and saturated in one pass (cv2)."""
+    return cv2.convertScaleAbs(alpha, alpha=255.0) if alpha.dtype != np.uint8 else alpha
+
+
 def member_path(out: Path, member: str, sample_id: str) -> Path:
     return Path(out) / member / f"{sample_id}.png"
 
@@ -88,7 +93,7 @@ def predict_members(params: AutolabelParams, rgb: np.ndarray, gt: np.ndarray | N
     run last, prompted by ``gt`` or by the fusion of the others (`sam_prompt`).
     """
     settings = params.settings
-    windows = crop_windows(gt, params.zoom) if gt is not None else []
+    windows = crop_windows(gt, params.zoom) if gt is not None and params.zoom.enabled else []
     alphas: dict[str, np.ndarray] = {}
     prompted = []
     for name in names:
@@ -111,8 +116,34 @@ def fuse_and_write(params: AutolabelParams, out: Path, sample_id: str, rgb: np.n
     fused, disagreement = fusion.fuse(alphas, weights, threshold)
     if params.refine.enabled:
         fused = refine(rgb, fused, params.refine, guide=fused)
-    io.write_png(member_path(out, ENSEMBLE, sample_id), masks.to_uint8(fused))
-    io.write_png(member_path(out, DISAGREEMENT, sample_id), masks.to_uint8(disagreement))
+    io.write_png(member_path(out, ENSEMBLE, sample_id), to_uint8(fused))
+    io.write_png(member_path(out, DISAGREEMENT, sample_id), to_uint8(disagreement))
+
+
+def needs_label(params: AutolabelParams, names: Sequence[str]) -> bool:
+    """Whether the members need the sample's label (zoom crops, SAM prompted by it)."""
+    return params.zoom.enabled or (params.sam_prompt == "gt" and "sam" in names)
+
+
+def load_sample(store: Store, row, with_label: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """(rgb, label or None) of a samples row; a label whose size is not the image's is an error."""
+    rgb = store.image(row)
+    if not with_label:
+        return rgb, None
+    gt = store.alpha(row)
+    if gt.shape != rgb.shape[:2]:
+        raise ValueError(f"{store.root / row.alpha}: alpha is {gt.shape}, image {rgb.shape[:2]} "
+                         "(the store contract says image size; re-run ingest)")
+    return rgb, gt
+
+
+def write_sample(params: AutolabelParams, out: Path, sample_id: str, rgb: np.ndarray, alphas: dict[str, np.ndarray],
+                 fuse_weights: dict[str, float] | None, threshold: float) -> None:
+    """Write each member's alpha, and the fused alpha and disagreement when weights are given."""
+    for name, alpha in alphas.items():
+        io.write_png(member_path(out, name, sample_id), to_uint8(alpha))
+    if fuse_weights is not None:
+        fuse_and_write(params, out, sample_id, rgb, alphas, fuse_weights, threshold)
 
 
 def label_batch(params: AutolabelParams, store_root: Path | str, out: Path | str, ids: Sequence[str],
@@ -120,26 +151,34 @@ def label_batch(params: AutolabelParams, store_root: Path | str, out: Path | str
                 threshold: float | None = None) -> list[dict]:
     """Run the members on the samples ``ids``, write their alphas; fuse too when weights are given.
 
-    Returns one record per sample: id, crops (zoom crops used), seconds, worker ("pid:thread") and
-    sessions (members this worker thread has created so far: sessions are made once per worker).
+    Pipelined: while the members run on sample i (in this thread, which owns their sessions), an
+    I/O thread decodes sample i+1 and another fuses and writes sample i-1 (PNG encoding, file I/O and
+    numpy release the GIL). The files written do not depend on it.
+    Returns one record per sample: id, crops (zoom crops used), seconds (inference), worker
+    ("pid:thread") and sessions (members this worker thread has created so far: sessions are made
+    once per worker, not per batch or image).
     """
     store, out = Store(store_root), Path(out)
-    rows = store.samples.set_index("id").loc[list(ids)]
-    records = []
-    for sample_id, row in zip(ids, rows.itertuples()):
-        start = time.perf_counter()
-        rgb, gt = store.image(row), store.alpha(row)
-        if gt.shape != rgb.shape[:2]:
-            raise ValueError(f"{store.root / row.alpha}: alpha is {gt.shape}, image {rgb.shape[:2]} "
-                             "(the store contract says image size; re-run ingest)")
-        alphas, crops = predict_members(params, rgb, gt, names)
-        for name, alpha in alphas.items():
-            io.write_png(member_path(out, name, sample_id), masks.to_uint8(alpha))
-        if fuse_weights is not None:
-            fuse_and_write(params, out, sample_id, rgb, alphas, fuse_weights,
-                           params.fusion.vote_threshold if threshold is None else threshold)
-        records.append({"id": sample_id, "crops": crops, "seconds": time.perf_counter() - start,
-                        "worker": f"{os.getpid()}:{threading.get_ident()}", "sessions": registry.created()})
+    rows = list(store.samples.set_index("id").loc[list(ids)].itertuples())
+    threshold = params.fusion.vote_threshold if threshold is None else threshold
+    with_label = needs_label(params, names)
+    records, pending = [], []
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="autolabel-io") as pool:
+        loading = pool.submit(load_sample, store, rows[0], with_label) if rows else None
+        for i, (sample_id, row) in enumerate(zip(ids, rows)):
+            rgb, gt = loading.result()
+            if i + 1 < len(rows):
+                loading = pool.submit(load_sample, store, rows[i + 1], with_label)
+            start = time.perf_counter()
+            alphas, crops = predict_members(params, rgb, gt, names)
+            seconds = time.perf_counter() - start
+            pending.append(pool.submit(write_sample, params, out, sample_id, rgb, alphas, fuse_weights, threshold))
+            while len(pending) > 1:  # bound the memory held by samples waiting to be written
+                pending.pop(0).result()
+            records.append({"id": sample_id, "crops": crops, "seconds": seconds,
+                            "worker": f"{os.getpid()}:{threading.get_ident()}", "sessions": registry.created()})
+        for job in pending:
+            job.result()
     return records
 
 

@@ -10,7 +10,8 @@ LABELS/refined/<id>.png    the label refined with pymatting in its edge band (de
 ```
 Decisions, first match wins (thresholds in params `clean.decide`):
   keep     not flagged
-  drop     label_quality < drop_below and nothing to replace it with (the ensemble is empty or unsure)
+  drop     label_quality < drop_below and nothing to replace it with: the ensemble sees no person
+           either (an empty or hopeless label on an image without a usable person)
   refine   every flag is a boundary flag (refine_flags) and gt_iou >= refine_min_iou
   replace  the ensemble is sure here (agreement >= replace_min_agreement, no members_disagree)
   review   the rest: a person should look
@@ -42,7 +43,8 @@ REFINED = "refined"
 @dataclass(frozen=True)
 class DecideParams:
     flag_below: float = 0.5  # label_quality below this -> flagged (sent to people or fixed)
-    drop_below: float = 0.1  # flagged with quality below this and no usable ensemble -> drop
+    drop_below: float = 0.1  # flagged with quality below this and an empty ensemble -> drop
+    drop_ensemble_area: float = 0.0005  # the ensemble is empty below this share of the image
     refine_flags: list[str] = field(default_factory=lambda: ["off_edges"])  # flags a band refinement can fix
     refine_min_iou: float = 0.7  # refine only labels this close to the ensemble
     replace_min_agreement: float = 0.7  # replace by the ensemble only where members agree this well
@@ -76,9 +78,10 @@ def decide(a: Assessment, params: DecideParams, flag_below: float | None = None)
         set(a.flags) - {"members_disagree"})
     if not flagged:
         return False, "keep"
-    ensemble_usable = a.measures.get("ensemble_area", 0.0) > 0 and "members_disagree" not in a.flags
-    if a.label_quality < params.drop_below and not ensemble_usable:
+    ensemble_area = a.measures.get("ensemble_area", 0.0)
+    if a.label_quality < params.drop_below and ensemble_area < params.drop_ensemble_area:
         return True, "drop"
+    ensemble_usable = ensemble_area > 0 and "members_disagree" not in a.flags
     label_flags = set(a.flags) - {"members_disagree"}
     if label_flags and label_flags <= set(params.refine_flags) and a.gt_iou >= params.refine_min_iou:
         return True, "refine"

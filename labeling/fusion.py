@@ -69,10 +69,20 @@ def fuse(alphas: Mapping[str, np.ndarray], weights: Mapping[str, float],
         raise ValueError("fuse: no member alphas given")
     names = list(alphas)
     w = normalized_weights(names, weights).astype(np.float32)
-    stack = np.stack([masks.to_float(alphas[n]) for n in names])  # (M, H, W)
-    vote = np.tensordot(w, stack, axes=1)
-    spread = np.tensordot(w, (stack - vote) ** 2, axes=1)
-    disagreement = np.clip(2.0 * np.sqrt(np.maximum(spread, 0.0)), 0.0, 1.0).astype(np.float32)
+    vote = np.zeros(np.shape(alphas[names[0]]), np.float32)
+    square = np.zeros_like(vote)
+    term = np.empty_like(vote)
+    for weight, name in zip(w, names):  # one pass per member, in place: this runs on every sample
+        a = alphas[name]
+        if a.dtype != np.float32:  # members give float32 in [0, 1] already; PNGs read back are uint8
+            a = masks.to_float(a)
+        np.multiply(a, weight, out=term)
+        vote += term
+        term *= a
+        square += term
+    # sum_i w_i (a_i - vote)^2 = sum_i w_i a_i^2 - vote^2 (the weights sum to 1)
+    spread = np.maximum(square - vote * vote, 0.0)
+    disagreement = np.clip(2.0 * np.sqrt(spread), 0.0, 1.0).astype(np.float32)
     return np.clip(calibrate(vote, vote_threshold), 0.0, 1.0), disagreement
 
 

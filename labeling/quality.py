@@ -47,15 +47,16 @@ class Ramp:
 
 
 def _ramps() -> dict[str, Ramp]:
+    """Defaults; set on coco128 with every label corrupted each way (benchmarks/label_quality.py)."""
     return {
-        "low_iou": Ramp(0.5, 1.0),  # 1 - confident-weighted IoU
+        "low_iou": Ramp(0.7, 1.0),  # 1 - confident-weighted IoU
         "too_large": Ramp(0.02, 0.12),  # IoU gain from eroding the label
-        "too_small": Ramp(0.02, 0.12),  # IoU gain from dilating the label
+        "too_small": Ramp(0.04, 0.2),  # IoU gain from dilating the label (ensembles often run fat)
         "shifted": Ramp(0.03, 0.15),  # IoU gain from moving the label
         "missing_part": Ramp(0.03, 0.2),  # unlabelled ensemble part (share of the label's area x no-edge)
         "extra_blob": Ramp(0.03, 0.2),  # labelled part the ensemble rejects (share x no-edge)
         "off_edges": Ramp(0.15, 0.5),  # 1 - edge strength at the contour / the strongest nearby ring
-        "box_shaped": Ramp(0.85, 0.97),  # label area / its bounding box area
+        "box_shaped": Ramp(0.8, 0.95),  # label area / its bounding box area (a disc: 0.785)
     }
 
 

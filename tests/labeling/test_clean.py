@@ -94,7 +94,8 @@ def assessment(quality, flags, gt_iou=0.9, agreement=0.9, ensemble_area=0.2):
     (assessment(0.3, ["shifted"]), (True, "replace")),
     (assessment(0.3, ["shifted"], agreement=0.6), (True, "review")),
     (assessment(0.3, ["shifted", "members_disagree"]), (True, "review")),
-    (assessment(0.05, ["low_iou", "members_disagree"]), (True, "drop")),
+    (assessment(0.05, ["low_iou", "members_disagree"]), (True, "review")),  # the ensemble is unsure: ask
+    (assessment(0.05, ["low_iou"], ensemble_area=0.0001), (True, "drop")),  # nobody sees a usable person
     (assessment(0.05, ["empty_label"], ensemble_area=0.0), (True, "drop")),
     (assessment(0.45, []), (True, "replace")),  # below flag_below without a firing check
 ])
