@@ -6,7 +6,8 @@ python -m labeling clean --store STORE --labels LABELS [--params params.yaml] [-
 LABELS/quality.parquet     id, iou_<member> (each member vs the ensemble), agreement (mean pairwise
                            member IoU), gt_iou, gt_boundary_iou, label_quality ([0, 1], low = the label
                            is probably wrong), flagged, flags (reason codes), decision
-LABELS/refined/<id>.png    the label refined with pymatting in its edge band (decision 'refine' only)
+LABELS/refined/<id>.png    the label refined with pymatting in its edge band (decision 'refine' only;
+                           the folder exists, possibly empty, after every run)
 ```
 Decisions, first match wins (thresholds in params `clean.decide`):
   keep     not flagged
@@ -128,11 +129,16 @@ def run(params: CleanParams, store_root: Path | str, labels: Path | str) -> dict
     store, labels = Store(store_root), Path(labels)
     names = label_members(labels)
     log.info("clean: members found in %s: %s", labels, names)
+    (labels / REFINED).mkdir(exist_ok=True)  # always there (possibly empty): DVC tracks it as an output
     records = []
     for row in progress(store.samples.itertuples(), "clean", len(store.samples)):
         record, _ = clean_sample(store, row, labels, names, params)
         records.append(record)
     df = quality_frame(records, names)
+    refined = {f"{r['id']}.png" for r in records if r["decision"] == "refine"}
+    for stale in (labels / REFINED).glob("*.png"):  # from an earlier run whose decisions differed
+        if stale.name not in refined:
+            stale.unlink()
     io.write_parquet(labels / "quality.parquet", df)
     decisions = Counter(df["decision"])
     flags = Counter(f for fl in df["flags"] for f in fl)

@@ -58,7 +58,7 @@ def test_clean_scores_flags_and_decides(tiny_store, tmp_path):
     assert metrics["decisions"] == {"keep": 2, "refine": 0, "replace": 2, "review": 0, "drop": 0}
     assert metrics["flags"]["box_shaped"] == 1 and metrics["flags"]["empty_label"] == 1
     assert metrics["members"] == list(MEMBERS) and metrics["n"] == 4
-    assert not (labels / "refined").exists()
+    assert (labels / "refined").is_dir() and not any((labels / "refined").iterdir())
 
 
 def test_ignored_pixels_are_not_scored(tiny_store, tmp_path):
@@ -121,6 +121,8 @@ def test_refine_decision_writes_a_soft_label(tiny_store, tmp_path):
         refined = io.read_mask(labels / "refined" / f"{row.id}.png")
         assert refined.shape == store.alpha(row).shape
         assert ((refined > 0) & (refined < 255)).any()  # soft values at the edge
+    clean.run(CleanParams(), root, labels)  # decisions change: no refined label may stay behind
+    assert not any((labels / "refined").iterdir())
 
 
 def test_main_smoke_and_missing_ensemble(tiny_store, tmp_path, repo_root):
