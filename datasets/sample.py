@@ -305,7 +305,7 @@ def voc_palette() -> list[int]:
 
 
 def _indexed_png(path: Path, indices: np.ndarray) -> None:
-    im = Image.fromarray(indices.astype(np.uint8), mode="P")
+    im = Image.fromarray(indices.astype(np.uint8))  # mode L; a palette makes it P, indices kept
     im.putpalette(voc_palette())
     buf = bytes_io.BytesIO()
     im.save(buf, format="PNG")
@@ -361,7 +361,7 @@ def write_voc(root: Path, rng: np.random.Generator) -> dict[str, str]:
 
 def bitmap_data(mask: np.ndarray) -> str:
     """Supervisely's bitmap encoding: base64 of zlib-compressed PNG (palette, index 0 transparent)."""
-    im = Image.fromarray(mask.astype(np.uint8), mode="L").convert("P")
+    im = Image.fromarray(mask.astype(np.uint8))  # mode L; the palette makes it P (as Supervisely does)
     im.putpalette([0, 0, 0, 255, 255, 255])
     buf = bytes_io.BytesIO()
     im.save(buf, format="PNG", transparency=0, optimize=False)

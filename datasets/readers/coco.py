@@ -72,6 +72,8 @@ class CocoSource:
         for index, image in enumerate(data["images"]):
             problem = _image_problem(image)
             if problem:
+                if isinstance(image, dict) and "id" in image:  # its annotations go with it
+                    by_image.pop(_key(image["id"]), None)
                 yield Item(origin=f"{json_origin}#images[{index}]", split=part.split,
                            defect=("bad_annotation", f"{json_origin}: images[{index}] {problem}"))
                 continue

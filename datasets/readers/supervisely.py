@@ -161,7 +161,9 @@ def decode_bitmap(data: Any, where: str = "bitmap") -> np.ndarray:
     try:
         with Image.open(bytes_io.BytesIO(png)) as im:
             bw, bh = im.size
-    except (OSError, SyntaxError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:
+        raise BadFile("decompression_bomb", f"{where}: bitmap: {e}") from e
+    except (OSError, SyntaxError) as e:
         raise BadFile("bad_bitmap", f"{where}: bitmap is not a readable PNG ({e})") from e
     if bw * bh > MAX_IMAGE_PIXELS:
         raise BadFile("decompression_bomb", f"{where}: bitmap {bw}x{bh} exceeds {MAX_IMAGE_PIXELS} pixels")
