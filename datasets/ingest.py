@@ -192,11 +192,10 @@ def _convert(item: Item, job: Job) -> Outcome:
         return NoPerson(item.origin)
     assert item.image is not None
     lh, lw = labels.alpha.shape
-    width, height = io.image_size(item.image)
+    width, height = io.check_image(item.image)  # a full decode: truncated data is bad_image here
     if (width, height) != (lw, lh):
         raise BadFile("size_mismatch", f"{item.origin}: the labels are {lw}x{lh} but the image is "
                       f"{width}x{height}")
-    io.read_image(item.image)  # a full decode: truncated data is bad_image here, not downstream
     person_pixels = int(np.count_nonzero(labels.alpha >= 128))
     if person_pixels < job.min_person_pixels:
         raise BadFile("tiny_mask", f"{item.origin}: {person_pixels} person pixels, fewer than "

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -102,12 +103,23 @@ def write_jpeg(path: Path | str, rgb: np.ndarray, quality: int = 92) -> None:
 def link_or_copy(src: Path | str, dst: Path | str) -> None:
     """Put ``src``'s exact bytes at ``dst``: a hard link when possible, else a copy; atomic."""
     src, dst = Path(src), Path(dst)
-    with atomic_path(dst) as tmp:
-        tmp.unlink()
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    # The link gets a name of its own (no mkstemp): creating and deleting a placeholder file costs
+    # ~15x more than the link itself.
+    tmp = dst.parent / f".{dst.name}.{os.getpid()}.{threading.get_ident()}.link.tmp"
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()  # left behind by a killed process that had the same pid
+        os.link(src, tmp)
+    except OSError:
+        with atomic_path(dst) as copy:
+            shutil.copyfile(src, copy)
+        return
+    try:
+        os.replace(tmp, dst)
+    finally:
+        if os.path.lexists(tmp):  # rename does nothing when dst already is this very link
+            tmp.unlink()
 
 
 def image_size(path: Path | str) -> tuple[int, int]:
@@ -140,6 +152,20 @@ def read_image(path: Path | str) -> np.ndarray:
             return np.asarray(im.convert("RGB"))
     except (OSError, SyntaxError) as e:
         raise BadFile("bad_image", f"{path}: image data is truncated or undecodable ({e})") from e
+
+
+def check_image(path: Path | str) -> tuple[int, int]:
+    """(width, height) after a full decode, refusing what read_image refuses; no pixel copies made.
+
+    For callers that must prove an image decodes but do not need its pixels (ingestion).
+    """
+    width, height = image_size(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except (OSError, SyntaxError) as e:
+        raise BadFile("bad_image", f"{path}: image data is truncated or undecodable ({e})") from e
+    return width, height
 
 
 def read_mask(path: Path | str) -> np.ndarray:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
@@ -131,26 +132,28 @@ def labels(item: Item) -> Labels | None:
     """Merge the item's person instances into one mask; crowd regions into the ignore mask."""
     image: CocoImage = item.data
     h, w = image.height, image.width
-    alpha = np.zeros((h, w), np.uint8)
-    ignore = np.zeros((h, w), np.uint8)
-    persons = 0
+    persons, crowds = [], []
     for segmentation, iscrowd, ann_id in image.annotations:
-        mask = decode_segmentation(segmentation, h, w, f"{item.origin}: annotation {ann_id}")
-        if iscrowd:
-            ignore |= mask
-        else:
-            alpha |= mask
-            persons += 1
-    if persons == 0:
+        rle = segmentation_rle(segmentation, h, w, f"{item.origin}: annotation {ann_id}")
+        (crowds if iscrowd else persons).append(rle)
+    if not persons:
         return None
-    return Labels(alpha=alpha * np.uint8(255), persons=persons,
-                  ignore=ignore * np.uint8(255) if ignore.any() else None)
+    alpha = _decode(persons)
+    alpha *= 255
+    ignore = _decode(crowds) * np.uint8(255) if crowds else None
+    return Labels(alpha=alpha, persons=len(persons), ignore=ignore)
 
 
-def decode_segmentation(segmentation: Any, h: int, w: int, where: str) -> np.ndarray:
+def decode_segmentation(segmentation: Any, h: int, w: int, where: str = "segmentation") -> np.ndarray:
     """A COCO segmentation (polygons, uncompressed or compressed RLE) -> (h, w) uint8 0/1."""
+    return _decode([segmentation_rle(segmentation, h, w, where)])
+
+
+def segmentation_rle(segmentation: Any, h: int, w: int, where: str) -> dict:
+    """A validated COCO segmentation as one pycocotools RLE; BadFile (bad_annotation, bad_rle) if invalid."""
     if isinstance(segmentation, list):
-        return _polygons(segmentation, h, w, where)
+        _check_polygons(segmentation, where)
+        return mask_utils.merge(mask_utils.frPyObjects(segmentation, h, w))
     if isinstance(segmentation, dict) and "counts" in segmentation:
         size = segmentation.get("size")
         if (not isinstance(size, list) or len(size) != 2
@@ -161,26 +164,17 @@ def decode_segmentation(segmentation: Any, h: int, w: int, where: str) -> np.nda
                           f"image's declared {w}x{h}")
         counts = segmentation["counts"]
         if isinstance(counts, str):
-            counts = rle_counts_from_string(counts, where)
-        elif isinstance(counts, list):
+            _check_total(rle_counts_from_string(counts, where), h, w, where)
+            return {"counts": counts.encode(), "size": [h, w]}
+        if isinstance(counts, list):
             if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
                 raise BadFile("bad_rle", f"{where}: RLE counts should be non-negative integers")
-        else:
-            raise BadFile("bad_rle", f"{where}: RLE counts should be a list or a string, "
-                          f"got {type(counts).__name__}")
-        return decode_rle(counts, h, w, where)
+            _check_total(counts, h, w, where)
+            return mask_utils.frPyObjects({"counts": counts, "size": [h, w]}, h, w)
+        raise BadFile("bad_rle", f"{where}: RLE counts should be a list or a string, "
+                      f"got {type(counts).__name__}")
     raise BadFile("bad_annotation", f"{where}: segmentation should be polygons or RLE, got "
                   f"{type(segmentation).__name__}")
-
-
-def decode_rle(counts: list[int], h: int, w: int, where: str = "RLE") -> np.ndarray:
-    """Uncompressed COCO RLE (column-major runs, starting with background) -> (h, w) uint8 0/1."""
-    total = int(sum(counts))
-    if total != h * w:
-        raise BadFile("bad_rle", f"{where}: RLE counts cover {total} pixels, expected {h}x{w} = {h * w}")
-    values = np.zeros(len(counts), np.uint8)
-    values[1::2] = 1
-    return np.ascontiguousarray(np.repeat(values, counts).reshape(w, h).T)
 
 
 def rle_counts_from_string(text: str, where: str = "RLE") -> list[int]:
@@ -209,7 +203,21 @@ def rle_counts_from_string(text: str, where: str = "RLE") -> list[int]:
     return counts
 
 
-def _polygons(polygons: list, h: int, w: int, where: str) -> np.ndarray:
+def _check_total(counts: list[int], h: int, w: int, where: str) -> None:
+    """pycocotools decodes without bounds checks: runs must cover the image exactly."""
+    total = sum(counts)
+    if total != h * w:
+        raise BadFile("bad_rle", f"{where}: RLE counts cover {total} pixels, expected {h}x{w} = {h * w}")
+
+
+def _decode(rles: list) -> np.ndarray:
+    """The union of pycocotools RLEs (or segmentations already made RLE) -> (h, w) uint8 0/1."""
+    merged = rles[0] if len(rles) == 1 else mask_utils.merge(rles)
+    decoded = mask_utils.decode(merged)  # Fortran order: its transpose is C-contiguous
+    return cv2.transpose(decoded.T)  # to C order, ~10x faster than np.ascontiguousarray
+
+
+def _check_polygons(polygons: list, where: str) -> None:
     if not polygons:
         raise BadFile("bad_annotation", f"{where}: segmentation has no polygons")
     for i, poly in enumerate(polygons):
@@ -220,8 +228,6 @@ def _polygons(polygons: list, h: int, w: int, where: str) -> np.ndarray:
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                    for v in poly):
             raise BadFile("bad_annotation", f"{where}: polygon {i} has non-numeric or infinite coordinates")
-    rles = mask_utils.frPyObjects(polygons, h, w)
-    return np.ascontiguousarray(mask_utils.decode(mask_utils.merge(rles)))
 
 
 def _image_problem(image: Any) -> str | None:
