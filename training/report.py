@@ -201,10 +201,14 @@ def evaluation_section(reports: Path) -> str:
         return missing("Evaluation (reports/eval/metrics.json)", "evaluate")
     parts = []
     if comparison.is_file():
-        rows = json.loads(comparison.read_text())
-        rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
-        df = pd.DataFrame(rows) if isinstance(rows, list) else pd.DataFrame(rows).T.reset_index(names="model")
-        parts.append(table(df))
+        data = json.loads(comparison.read_text())
+        models = pd.DataFrame(data["models"]).T
+        columns = [c for c in ("n", "iou", "boundary_iou", "mad", "mse", "grad", "conn", "fps") if c in models]
+        parts.append(table(models[columns].reset_index(names="model")))
+        if data.get("fps"):
+            fps = pd.DataFrame(data["fps"]).pivot_table(index=["model", "threads"], columns="size", values="fps")
+            parts += ["<h3>End-to-end frames per second (resize, inference, upsample, composite)</h3>",
+                      table(fps.reset_index())]
     else:
         flat = {k: v for k, v in json.loads(metrics.read_text()).items() if not isinstance(v, (dict, list))}
         parts.append(table(pd.DataFrame([flat])))

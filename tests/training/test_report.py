@@ -29,7 +29,12 @@ def _fake_run(tmp_path, tiny_store):
     curve = reports / "train" / "plots" / "metrics" / "train"
     curve.mkdir(parents=True)
     (curve / "loss.tsv").write_text("timestamp\tstep\tloss\n0\t0\t1.0\n1\t1\t0.5\n2\t2\t0.25\n")
-    io.write_json(reports / "eval" / "metrics.json", {"n": 4, "iou": 0.9, "mad": 12.0, "fps": 150.0})
+    model = {"n": 4, "iou": 0.9, "boundary_iou": 0.7, "mad": 12.0, "fps": 150.0}
+    io.write_json(reports / "eval" / "metrics.json", model)
+    io.write_json(reports / "eval" / "comparison.json", {
+        "models": {"matting.onnx": model, "mediapipe-selfie": {**model, "iou": 0.8, "fps": 90.0}},
+        "fps": [{"model": m, "size": "1280x720", "threads": t, "fps": f}
+                for m, t, f in (("matting.onnx", "1t", 150.0), ("mediapipe-selfie", "1t", 90.0))]})
     io.write_png(reports / "eval" / "worst.png", np.zeros((30, 30, 3), np.uint8))
     io.write_json(reports / "ingest" / "tiny.json", {"no_person": 2})
     return data, reports
@@ -46,6 +51,7 @@ def test_report_is_self_contained_and_renders(tmp_path, tiny_store, chromium):
     assert page["decoded"] == page["images"]
     text = page["text"]
     assert "bad_image" in text and "shifted" in text and "not found" in text  # curation has not run
+    assert "mediapipe-selfie" in text and "1280x720" in text
 
 
 def test_missing_stages_are_named(tmp_path):

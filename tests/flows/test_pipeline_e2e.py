@@ -1,0 +1,140 @@
+"""End to end: the whole `dvc repro` on a tiny configuration in a copy of the repository.
+
+One copy is built per module (a fresh git repo of the tracked and untracked-but-not-ignored files),
+with params shrunk so every stage takes seconds. The tests then read its outputs, DVC's view of it,
+and run the scheduled-retraining flow in it for real.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+# Shrinks every stage to seconds; merged into the copy's params.yaml (section by section).
+TINY: dict = {
+    "synthesize": {"count": 24, "clip_count": 1, "clips": {"frames": 3}},
+    "train": {"epochs": 1, "max_steps": 6, "batch_size": 4},
+    "export": {"calibration_images": 4, "parity_images": 2},
+    "evaluate": {"fps_frames": 2, "fps_sizes": ["640x360"]},
+}
+
+DESIGN_SAMPLE_COLUMNS = {"id", "source", "split", "image", "alpha", "ignore", "width", "height", "persons",
+                         "label_kind", "origin"}
+
+
+def _env() -> dict:
+    """Subprocess env: this venv's executables first on PATH (stage commands call `python`, `dvc`)."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def sh(cwd: Path, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        pytest.fail(f"`{' '.join(cmd)}` failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = merge(base.get(key, {}), value) if isinstance(value, dict) and isinstance(base.get(key), dict) \
+            else value
+    return out
+
+
+def set_params(repo: Path, override: dict) -> None:
+    path = repo / "params.yaml"
+    path.write_text(yaml.safe_dump(merge(yaml.safe_load(path.read_text()), override), sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, repo_root) -> Path:
+    """A copy of the repository with tiny params, after one full `dvc repro`."""
+    dst = tmp_path_factory.mktemp("e2e") / "repo"
+    files = sh(repo_root, "git", "ls-files", "--cached", "--others", "--exclude-standard").stdout.split()
+    for rel in files:
+        if (repo_root / rel).is_file():
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo_root / rel, dst / rel)
+    set_params(dst, TINY)
+    sh(dst, "git", "init", "-q")
+    sh(dst, "git", "add", "-A")
+    sh(dst, "git", "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-qm", "copy")
+    sh(dst, "dvc", "repro")
+    return dst
+
+
+def test_outputs_follow_the_contracts(repo):
+    for store in sorted((repo / "data" / "stores").iterdir()):
+        samples = pd.read_parquet(store / "samples.parquet")
+        assert DESIGN_SAMPLE_COLUMNS <= set(samples.columns)
+        assert len(samples) > 0, store
+        assert all((store / p).is_file() for p in samples["image"]) and all((store / p).is_file() for p in samples["alpha"])
+        quality = pd.read_parquet(repo / "data" / "labels" / store.name / "quality.parquet")
+        assert set(quality["id"]) == set(samples["id"])
+        assert quality["decision"].isin(["keep", "refine", "replace", "review", "drop"]).all()
+    composites = pd.read_parquet(repo / "data" / "composites" / "composites.parquet")
+    assert len(composites) > 0
+    for name in ("matting.pt", "matting.onnx", "matting.int8.onnx"):
+        assert (repo / "models" / name).stat().st_size > 0
+    metrics = json.loads((repo / "reports" / "eval" / "metrics.json").read_text())
+    assert {"n", "iou", "boundary_iou", "mad", "mse", "grad", "conn", "fps"} <= set(metrics)
+    assert (repo / "reports" / "index.html").stat().st_size > 10_000
+
+
+def test_report_renders_offline(repo, chromium):
+    page = chromium(repo / "reports" / "index.html")
+    assert page["external_requests"] == []
+    assert page["images"] > 0 and page["decoded"] == page["images"]
+    assert "not found" not in page["text"]  # every section had its stage's output
+
+
+def test_second_repro_does_nothing(repo):
+    assert "up to date" in sh(repo, "dvc", "status").stdout
+    out = sh(repo, "dvc", "repro").stdout
+    assert "Running stage" not in out
+
+
+def test_one_param_reruns_only_its_dependents(repo):
+    original = (repo / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    set_params(repo, {"synthesize": {"seed": params["synthesize"]["seed"] + 1}})
+    try:
+        changed = set(json.loads(sh(repo, "dvc", "status", "--json").stdout))
+        dry = sh(repo, "dvc", "repro", "--dry").stdout
+    finally:
+        (repo / "params.yaml").write_text(original)
+    would_run = {line.split("'")[1] for line in dry.splitlines() if line.startswith("Running stage")}
+    assert changed == {"synthesize"}
+    assert would_run == {"synthesize", "testset", "train", "export", "evaluate", "report"}
+
+
+def test_metrics_params_plots_commands(repo):
+    shown = json.loads(sh(repo, "dvc", "metrics", "show", "--json").stdout)
+    files = shown["workspace"]["data"]
+    assert any(p.endswith("eval/metrics.json") for p in files)
+    sh(repo, "dvc", "params", "diff")
+    template = repo / ".cache" / "dvc_plots_template.html"
+    if not template.is_file():
+        shutil.copytree(Path(__file__).resolve().parents[2] / ".cache", repo / ".cache", dirs_exist_ok=True)
+    sh(repo, sys.executable, "-m", "flows", "plots", "--template", str(template), "--out", "plots-out")
+    html = (repo / "plots-out" / "index.html").read_text()
+    assert "cdn.jsdelivr" not in html and "vega" in html
+
+
+def test_push_pull_round_trip(repo):
+    sh(repo, "dvc", "push")
+    curated = repo / "data" / "curated" / "samples.parquet"
+    before = curated.read_bytes()
+    shutil.rmtree(repo / ".dvc" / "cache")
+    shutil.rmtree(repo / "data" / "curated")
+    sh(repo, "dvc", "pull")
+    assert curated.read_bytes() == before
+    assert "up to date" in sh(repo, "dvc", "status").stdout
