@@ -169,6 +169,10 @@ def contact_sheet(cases: list[tuple], table: pd.DataFrame, tile_width: int) -> n
     return np.vstack(rows)
 
 
+def _cell(value, fmt: str) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+
+
 def comparison_markdown(results: dict[str, dict], rows: list[dict], n: int) -> str:
     names = list(results)
     lines = [f"Evaluated on the same {n} images; fps = end-to-end frames/s (resize, inference, upsample, "
@@ -176,11 +180,16 @@ def comparison_markdown(results: dict[str, dict], rows: list[dict], n: int) -> s
              "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for m in METRICS:
         arrow = "higher is better" if HIGHER_IS_BETTER[m] else "lower is better"
-        lines.append(f"| {m} ({arrow}) | " + " | ".join(f"{results[k][m]:.4g}" for k in names) + " |")
+        lines.append(f"| {m} ({arrow}) | " + " | ".join(_cell(results[k].get(m), ".4g") for k in names) + " |")
     for key in sorted({k for r in results.values() for k in r if k.startswith("fps_")}):
-        lines.append(f"| {key} | " + " | ".join(f"{results[k].get(key, math.nan):.1f}" for k in names) + " |")
+        lines.append(f"| {key} | " + " | ".join(_cell(results[k].get(key), ".1f") for k in names) + " |")
     lines += ["", bench.format_table(rows), ""]
     return "\n".join(lines)
+
+
+def _json_number(value):
+    """NaN (nothing scored, fps not measured) -> None, so metrics.json stays valid JSON."""
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def run(params: EvaluateParams, model: str, images: Path, masks: Path, out: Path,
@@ -209,6 +218,7 @@ def run(params: EvaluateParams, model: str, images: Path, masks: Path, out: Path
         if params.fps_frames else []
     for name in names:
         results[name].update(bench.fps_metrics(rows, name) if rows else {"fps": math.nan})
+    results = {name: {k: _json_number(v) for k, v in r.items()} for name, r in results.items()}
     metrics = dict(results[model])
     io.write_json(out / "metrics.json", metrics)
     if len(names) > 1:

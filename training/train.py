@@ -46,6 +46,7 @@ class TrainParams:
     threads: int = 0  # torch CPU threads (0 = torch's default)
     amp: bool = True  # mixed precision on a GPU (ignored on the CPU)
     device: str = "auto"  # 'auto' (cuda when present, else cpu), 'cpu' or 'cuda'
+    store_repeat: int = 4  # each store (real) sample appears this many times per epoch; composites once
     loss: LossParams = field(default_factory=LossParams)  # loss term weights
     augment: AugmentParams = field(default_factory=AugmentParams)  # augmentation ranges
 
@@ -76,10 +77,10 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _items(stores: list[Path], composites: list[Path], split: str, teacher: Path | None):
+def _items(stores: list[Path], composites: list[Path], split: str, teacher: Path | None, repeat: int = 1):
     items = []
     for s in stores:
-        items += store_items(s, split, teacher)
+        items += store_items(s, split, teacher) * repeat
     for c in composites:
         items += composite_items(c, split)
     return items
@@ -135,8 +136,10 @@ def run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list[
     np.random.seed(params.seed)
     with_prior = model_config.in_channels == 4
     w, h = model_config.input_width, model_config.input_height
-    train_ds = MattingDataset(_items(stores, composites, "train", teacher), w, h, params.augment, params.seed,
-                              with_prior)
+    if params.store_repeat < 1:
+        raise ValueError(f"`train.store_repeat` should be >= 1, got {params.store_repeat!r}")
+    train_ds = MattingDataset(_items(stores, composites, "train", teacher, params.store_repeat), w, h,
+                              params.augment, params.seed, with_prior)
     val_items = _items(stores, composites, "val", None)
     val_loader = None
     if val_items:

@@ -78,3 +78,13 @@ def test_comparison_markdown_lists_every_model():
                    "fps": 100.0, "fps_1280x720_1t": 100.0} for m in ("model.pt", "mediapipe-selfie")}
     text = comparison_markdown(results, [], 7)
     assert "| iou (higher is better) | 0.5 | 0.5 |" in text and "same 7 images" in text
+
+
+def test_evaluate_the_ensemble_baseline(params_file, eval_dir, tmp_path):
+    params = params_file(evaluate={"fps_frames": 0},
+                         autolabel={"members": ["mediapipe-selfie", "mediapipe-landscape"]})
+    out = tmp_path / "ensemble"
+    assert training_main(["evaluate", "--model", "ensemble", "--images", str(eval_dir / "images"),
+                          "--masks", str(eval_dir / "masks"), "--out", str(out), "--params", str(params)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == 2 and 0.0 <= metrics["iou"] <= 1.0 and metrics["fps"] is None

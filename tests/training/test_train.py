@@ -56,3 +56,11 @@ def test_lr_schedule():
     assert lr_factor(9, 100, 10, 0.1) == pytest.approx(1.0)
     assert lr_factor(10, 100, 10, 0.1) == pytest.approx(1.0)
     assert lr_factor(100, 100, 10, 0.1) == pytest.approx(0.1)
+
+
+def test_store_samples_repeat_composites_do_not(tiny_store, tiny_composites):
+    from training.train import _items
+
+    store, composites = tiny_store(n=6), tiny_composites(n=6)
+    items = _items([store], [composites], "train", None, repeat=3)
+    assert sum(i.kind == "store" for i in items) == 3 * 2 and sum(i.kind == "composite" for i in items) == 2

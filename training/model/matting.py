@@ -29,16 +29,16 @@ class ModelConfig:
     input_height: int = 144  # inference/training height; multiple of 8
     stem_channels: int = 16  # output width of the stride-4 stem
     stem_kernel: int = 7  # large kernel of the stem (odd; cheap with 3 input channels)
-    enc_channels: list[int] = field(default_factory=lambda: [16, 24, 40, 64])  # width per stage (1/4 .. 1/32)
-    enc_depths: list[int] = field(default_factory=lambda: [1, 2, 2, 2])  # blocks per stage
+    enc_channels: list[int] = field(default_factory=lambda: [16, 24, 48, 96])  # width per stage (1/4 .. 1/32)
+    enc_depths: list[int] = field(default_factory=lambda: [1, 2, 3, 3])  # blocks per stage
     enc_dilations: list[list[int]] = field(  # depthwise dilation per branch, per stage
         default_factory=lambda: [[1, 2], [1, 2], [1, 2, 4], [1, 2, 4]])
     expansion: int = 4  # inverted-residual expansion factor
     se_reduction: int = 16  # squeeze-excite reduction in the middle of each block (0 = off; MobileNetV3 uses 4)
-    dec_channels: list[int] = field(default_factory=lambda: [32, 24, 16])  # decoder widths, 1/16 .. 1/4
+    dec_channels: list[int] = field(default_factory=lambda: [48, 24, 16])  # decoder widths, 1/16 .. 1/4
     attention: bool = False  # attention gates on the skip connections
-    refine_hidden: int = 4  # decoder channels carried to full resolution
-    refine_growth: int = 4  # channels added by each dense layer of the refinement head
+    refine_hidden: int = 2  # decoder channels carried to full resolution (full-res layers dominate latency)
+    refine_growth: int = 2  # channels added by each dense layer of the refinement head
     refine_layers: int = 2  # dense layers at full resolution
 
     def __post_init__(self):
