@@ -64,3 +64,23 @@ def test_store_samples_repeat_composites_do_not(tiny_store, tiny_composites):
     store, composites = tiny_store(n=6), tiny_composites(n=6)
     items = _items([store], [composites], "train", None, repeat=3)
     assert sum(i.kind == "store" for i in items) == 3 * 2 and sum(i.kind == "composite" for i in items) == 2
+
+
+def test_prior_channel_consistency_and_distillation(tiny_store, tiny_composites, params_file, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from datasets import io
+
+    store, composites = tiny_store(n=6), tiny_composites(n=6)
+    teacher = tmp_path / "labels" / "ensemble"
+    for sid in pd.read_parquet(store / "samples.parquet")["id"]:
+        io.write_png(teacher / f"{sid}.png", np.full((64, 96), 128, np.uint8))
+    params = params_file(model={"in_channels": 4},
+                         train={"epochs": 1, "loss": {"consistency": 0.5, "distill": 0.5}})
+    out = tmp_path / "m.pt"
+    assert training_main(["train", "--store", str(store), "--composites", str(composites), "--teacher", str(teacher),
+                          "--out", str(out), "--params", str(params), "--metrics", str(tmp_path / "m.json")]) == 0
+    figures = json.loads((tmp_path / "m.json").read_text())
+    assert figures["train_consistency"] >= 0 and figures["train_distill"] > 0
+    assert read_checkpoint(out)["model_args"]["in_channels"] == 4
