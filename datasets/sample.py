@@ -36,11 +36,11 @@ from PIL import Image
 from datasets import io
 from datasets.cli import setup_logging, write_metrics
 from datasets.config import load_section
-from datasets.readers.voc import VOC_CLASSES
+from datasets.readers import coco, supervisely, voc
 
 log = logging.getLogger(__name__)
 
-PERSON_VOC = VOC_CLASSES.index("person")
+PERSON_VOC = voc.VOC_CLASSES.index("person")
 
 
 @dataclass(frozen=True)
@@ -230,12 +230,6 @@ def write_coco(root: Path, rng: np.random.Generator) -> dict[str, str]:
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         return [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 3 and cv2.contourArea(c) > 4]
 
-    def uncompressed(mask: np.ndarray) -> dict:
-        flat = np.asfortranarray(mask).reshape(-1, order="F")
-        edges = np.flatnonzero(np.diff(flat)) + 1
-        runs = np.diff(np.concatenate([[0], edges, [flat.size]])).tolist()
-        return {"counts": ([0] if flat[0] else []) + runs, "size": [h, w]}
-
     plan = ["one", "one", "two", "pole", "one", "two", "rle+crowd", "compressed", "shifted", "box",
             "empty", "tv", "truncated", "outside", "bad_rle", "bomb"]
     for i, kind in enumerate(plan):
@@ -263,7 +257,7 @@ def write_coco(root: Path, rng: np.random.Generator) -> dict[str, str]:
             elif kind == "box":
                 mask = box_of(mask)
             if kind == "rle+crowd":
-                add(kind, uncompressed(mask))
+                add(kind, {"counts": coco.rle_counts(mask), "size": [h, w]})
             elif kind == "compressed":
                 rle = mask_utils.encode(np.asfortranarray(mask))
                 add(kind, {"counts": rle["counts"].decode(), "size": [h, w]})
@@ -283,30 +277,15 @@ def write_coco(root: Path, rng: np.random.Generator) -> dict[str, str]:
                   "empty": "no_person", "tv": "no_person"}.get(kind)
         if reason:
             defects[f"train2017/{name}"] = reason
-    coco = {"info": {"description": "portrait-matting embedded sample"}, "licenses": [],
-            "images": images, "annotations": annotations, "categories": categories}
-    io.write_bytes(root / "annotations" / "instances_train2017.json", json.dumps(coco).encode())
+    document = {"info": {"description": "portrait-matting embedded sample"}, "licenses": [],
+                "images": images, "annotations": annotations, "categories": categories}
+    io.write_bytes(root / "annotations" / "instances_train2017.json", json.dumps(document).encode())
     return defects
-
-
-def voc_palette() -> list[int]:
-    """PascalVOC's 256-colour palette (the bit-interleaved colour map)."""
-    palette = []
-    for index in range(256):
-        r = g = b = 0
-        c = index
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        palette += [r, g, b]
-    return palette
 
 
 def _indexed_png(path: Path, indices: np.ndarray) -> None:
     im = Image.fromarray(indices.astype(np.uint8))  # mode L; a palette makes it P, indices kept
-    im.putpalette(voc_palette())
+    im.putpalette(voc.palette())
     buf = bytes_io.BytesIO()
     im.save(buf, format="PNG")
     io.write_bytes(path, buf.getvalue())
@@ -315,7 +294,7 @@ def _indexed_png(path: Path, indices: np.ndarray) -> None:
 def write_voc(root: Path, rng: np.random.Generator) -> dict[str, str]:
     """PascalVOC: 10 names in ImageSets/Segmentation; void band 255 around every object."""
     w, h = 384, 288
-    voc = root / "VOCdevkit" / "VOC2012"
+    devkit = root / "VOCdevkit" / "VOC2012"
     plan = ["one", "two", "tv", "one", "chair", "one", "shifted", "sofa", "size_mismatch", "missing_mask"]
     splits: dict[str, list[str]] = {"train": [], "val": []}
     defects = {}
@@ -327,7 +306,7 @@ def write_voc(root: Path, rng: np.random.Generator) -> dict[str, str]:
         objects = np.zeros((h, w), np.uint8)
         shapes = []
         if kind in ("tv", "chair", "sofa"):  # another VOC class, in front of the wall
-            cls = VOC_CLASSES.index({"tv": "tvmonitor", "chair": "chair", "sofa": "sofa"}[kind])
+            cls = voc.VOC_CLASSES.index({"tv": "tvmonitor", "chair": "chair", "sofa": "sofa"}[kind])
             other = np.zeros((h, w), np.uint8)
             x0 = 20 if kind != "sofa" else 100
             other[int(h * 0.45):int(h * 0.8), x0:x0 + 90] = 1
@@ -343,29 +322,20 @@ def write_voc(root: Path, rng: np.random.Generator) -> dict[str, str]:
             band = cv2.dilate(mask, np.ones((5, 5), np.uint8)) - cv2.erode(mask, np.ones((5, 5), np.uint8))
             classes[band > 0] = 255
             objects[band > 0] = 255
-        io.write_bytes(voc / "JPEGImages" / f"{name}.jpg", jpeg_bytes(image))
+        io.write_bytes(devkit / "JPEGImages" / f"{name}.jpg", jpeg_bytes(image))
         if kind == "size_mismatch":
             classes = cv2.resize(classes, (320, 240), interpolation=cv2.INTER_NEAREST)
             objects = cv2.resize(objects, (320, 240), interpolation=cv2.INTER_NEAREST)
         if kind != "missing_mask":
-            _indexed_png(voc / "SegmentationClass" / f"{name}.png", classes)
-            _indexed_png(voc / "SegmentationObject" / f"{name}.png", objects)
+            _indexed_png(devkit / "SegmentationClass" / f"{name}.png", classes)
+            _indexed_png(devkit / "SegmentationObject" / f"{name}.png", objects)
         reason = {"shifted": "wrong_label:shifted", "sofa": "no_person", "size_mismatch": "size_mismatch",
                   "missing_mask": "missing_mask"}.get(kind)
         if reason:
             defects[f"JPEGImages/{name}.jpg"] = reason
     for split, names in splits.items():
-        io.write_text(voc / "ImageSets" / "Segmentation" / f"{split}.txt", "\n".join(names) + "\n")
+        io.write_text(devkit / "ImageSets" / "Segmentation" / f"{split}.txt", "\n".join(names) + "\n")
     return defects
-
-
-def bitmap_data(mask: np.ndarray) -> str:
-    """Supervisely's bitmap encoding: base64 of zlib-compressed PNG (palette, index 0 transparent)."""
-    im = Image.fromarray(mask.astype(np.uint8))  # mode L; the palette makes it P (as Supervisely does)
-    im.putpalette([0, 0, 0, 255, 255, 255])
-    buf = bytes_io.BytesIO()
-    im.save(buf, format="PNG", transparency=0, optimize=False)
-    return base64.b64encode(zlib.compress(buf.getvalue())).decode()
 
 
 def write_supervisely(root: Path, rng: np.random.Generator) -> dict[str, str]:
@@ -396,7 +366,7 @@ def write_supervisely(root: Path, rng: np.random.Generator) -> dict[str, str]:
             if kind in ("bitmap", "bad_bitmap"):
                 ys, xs = np.nonzero(mask)
                 x0, y0 = int(xs.min()), int(ys.min())
-                data = bitmap_data(mask[y0:ys.max() + 1, x0:xs.max() + 1])
+                data = supervisely.encode_bitmap(mask[y0:ys.max() + 1, x0:xs.max() + 1])
                 if kind == "bad_bitmap":
                     data = base64.b64encode(b"not zlib data").decode()
                 objects.append({"classTitle": "person_bmp", "geometryType": "bitmap",

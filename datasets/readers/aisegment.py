@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 from PIL import Image
 
 from datasets.io import BadFile

@@ -177,6 +177,14 @@ def segmentation_rle(segmentation: Any, h: int, w: int, where: str) -> dict:
                   f"{type(segmentation).__name__}")
 
 
+def rle_counts(mask: np.ndarray) -> list[int]:
+    """Uncompressed COCO RLE counts of a (h, w) 0/1 mask: column-major runs, starting with background."""
+    flat = np.asarray(mask).reshape(-1, order="F") > 0
+    edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    runs = np.diff(np.concatenate([[0], edges, [flat.size]])).tolist()
+    return ([0] if flat.size and flat[0] else []) + runs
+
+
 def rle_counts_from_string(text: str, where: str = "RLE") -> list[int]:
     """Compressed COCO RLE string -> run lengths (a port of pycocotools' rleFrString, validated)."""
     counts: list[int] = []

@@ -178,6 +178,16 @@ def decode_bitmap(data: Any, where: str = "bitmap") -> np.ndarray:
                   "(expected a mask: 1 channel or RGBA)")
 
 
+def encode_bitmap(mask: np.ndarray) -> str:
+    """The inverse of decode_bitmap, as Supervisely writes it: base64 of zlib of a palette PNG whose
+    index 0 is transparent. mask: (h, w), nonzero = object."""
+    im = Image.fromarray((mask > 0).astype(np.uint8))  # mode L; the palette makes it P
+    im.putpalette([0, 0, 0, 255, 255, 255])
+    buf = bytes_io.BytesIO()
+    im.save(buf, format="PNG", transparency=0, optimize=False)
+    return base64.b64encode(zlib.compress(buf.getvalue())).decode()
+
+
 def _contour(points: Any, where: str, name: str) -> np.ndarray:
     try:
         array = np.asarray(points, dtype=np.float64)

@@ -109,6 +109,21 @@ def labels(item: Item) -> Labels | None:
                   ignore=void.astype(np.uint8) * np.uint8(255) if void.any() else None)
 
 
+def palette() -> list[int]:
+    """PascalVOC's 256-colour palette (the bit-interleaved colour map), for writing class PNGs."""
+    colours = []
+    for index in range(256):
+        r = g = b = 0
+        c = index
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        colours += [r, g, b]
+    return colours
+
+
 def _class_mask(path: Path) -> np.ndarray:
     if not path.is_file():
         raise BadFile("missing_mask", f"{path}: SegmentationClass mask not found")

@@ -5,10 +5,8 @@ tests read as "write this source, ingest it, check the store".
 """
 from __future__ import annotations
 
-import base64
 import io as bytes_io
 import json
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,8 @@ from PIL import Image
 
 from datasets import io
 from datasets.ingest import IngestParams, run
+from datasets.readers.supervisely import encode_bitmap
+from datasets.readers.voc import palette
 from datasets.store import sample_id
 
 # Tests use tiny images: every person pixel counts.
@@ -117,17 +117,16 @@ def voc_source(root: Path, items: dict[str, dict], train: list[str] = (), val: l
     voc = root / "VOCdevkit" / "VOC2012"
     for folder in ("JPEGImages", "SegmentationClass"):
         (voc / folder).mkdir(parents=True, exist_ok=True)
-    from datasets.sample import voc_palette
     for name, spec in items.items():
         h, w = spec["classes"].shape if "classes" in spec else spec["image"][::-1]
         iw, ih = spec.get("image", (w, h))
         write_jpeg(voc / "JPEGImages" / f"{name}.jpg", iw, ih)
         if "classes" in spec:
             io.write_bytes(voc / "SegmentationClass" / f"{name}.png",
-                           png(spec["classes"], voc_palette()))
+                           png(spec["classes"], palette()))
         if "objects" in spec:
             io.write_bytes(voc / "SegmentationObject" / f"{name}.png",
-                           png(spec["objects"], voc_palette()))
+                           png(spec["objects"], palette()))
     if train or val:
         io.write_text(voc / "ImageSets" / "Segmentation" / "train.txt", "".join(f"{n}\n" for n in train))
         io.write_text(voc / "ImageSets" / "Segmentation" / "val.txt", "".join(f"{n}\n" for n in val))
@@ -135,15 +134,6 @@ def voc_source(root: Path, items: dict[str, dict], train: list[str] = (), val: l
 
 
 # ---------------------------------------------------------------- Supervisely
-
-def sly_bitmap(mask: np.ndarray) -> str:
-    """Supervisely's encoding: base64(zlib(PNG)), PNG in palette mode with index 0 transparent."""
-    im = Image.fromarray(mask.astype(np.uint8))
-    im.putpalette([0, 0, 0, 255, 255, 255])
-    buf = bytes_io.BytesIO()
-    im.save(buf, format="PNG", transparency=0)
-    return base64.b64encode(zlib.compress(buf.getvalue())).decode()
-
 
 def sly_source(root: Path, anns: dict[str, dict | str], classes: tuple[str, ...] = ("person_poly", "person_bmp", "car"),
                dataset: str = "ds1", image_size: dict[str, tuple[int, int]] | None = None) -> Path:
@@ -173,7 +163,7 @@ def sly_polygon(exterior, interior=(), title: str = "person_poly") -> dict:
 def sly_bitmap_object(mask: np.ndarray, origin: tuple[int, int], title: str = "person_bmp",
                       data: str | None = None) -> dict:
     return {"classTitle": title, "geometryType": "bitmap",
-            "bitmap": {"data": data if data is not None else sly_bitmap(mask), "origin": list(origin)}}
+            "bitmap": {"data": data if data is not None else encode_bitmap(mask), "origin": list(origin)}}
 
 
 # ---------------------------------------------------------------- AISegment

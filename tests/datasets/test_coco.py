@@ -10,7 +10,7 @@ from pycocotools import mask as mask_utils
 from datasets import io
 from datasets.ingest import IngestParams
 from datasets.io import BadFile
-from datasets.readers.coco import decode_segmentation, rle_counts_from_string
+from datasets.readers.coco import decode_segmentation, rle_counts, rle_counts_from_string
 from datasets.readers.common import UnusableInput
 
 
@@ -51,12 +51,11 @@ def test_image_bytes_are_the_original_file(tmp_path):
     assert (tmp_path / "store" / r.image).read_bytes() == (src / "train2017" / "a.jpg").read_bytes()
 
 
-def counts_of(mask: np.ndarray) -> list[int]:
-    """Uncompressed COCO RLE of a 0/1 mask, by hand: column-major runs starting with background."""
-    flat = mask.reshape(-1, order="F")
-    edges = np.flatnonzero(np.diff(flat)) + 1
-    runs = np.diff(np.concatenate([[0], edges, [flat.size]])).tolist()
-    return ([0] if flat[0] else []) + runs
+def test_rle_counts_golden():
+    mask = np.array([[0, 1, 1],
+                     [0, 1, 0]], np.uint8)  # column-major: 0 0 | 1 1 | 1 0
+    assert rle_counts(mask) == [2, 3, 1]
+    assert rle_counts(np.ones((2, 2), np.uint8)) == [0, 4]
 
 
 def test_compressed_rle_matches_pycocotools():
@@ -65,7 +64,7 @@ def test_compressed_rle_matches_pycocotools():
     encoded = mask_utils.encode(np.asfortranarray(mask))
     text = encoded["counts"].decode()
     np.testing.assert_array_equal(decode_segmentation({"counts": text, "size": [37, 23]}, 37, 23, "x"), mask)
-    assert rle_counts_from_string(text) == counts_of(mask)
+    assert rle_counts_from_string(text) == rle_counts(mask)
 
 
 @pytest.mark.parametrize("segmentation, reason", [

@@ -11,7 +11,7 @@ from ingest_fixtures import (accounting_holds, bomb_png, ingest, mask_of, png, r
 
 from datasets import io
 from datasets.readers.common import UnusableInput
-from datasets.readers.supervisely import decode_bitmap
+from datasets.readers.supervisely import decode_bitmap, encode_bitmap
 
 
 def test_golden_polygon_with_hole_and_bitmap(tmp_path):
@@ -45,6 +45,15 @@ def test_bitmap_clipped_at_the_image_border(tmp_path):
     expected = np.zeros((4, 6), np.uint8)
     expected[2:, 4:] = 255
     np.testing.assert_array_equal(alpha, expected)
+
+
+def test_bitmap_round_trip_golden():
+    mask = np.array([[0, 1, 1],
+                     [1, 0, 0]], np.uint8)
+    data = encode_bitmap(mask)
+    png_bytes = zlib.decompress(base64.b64decode(data))
+    assert png_bytes.startswith(b"\x89PNG") and b"tRNS" in png_bytes  # palette PNG, index 0 transparent
+    np.testing.assert_array_equal(decode_bitmap(data), mask)
 
 
 @pytest.mark.parametrize("encoding", ["rgba", "gray"])
