@@ -4,7 +4,9 @@
 (each folder named ``clip_*`` maps to ``matting_*``, the extension to ``.png``). The matte is the
 PNG's alpha channel, kept exactly (``label_kind='alpha'``, one person per photo). Photos without a
 matte (``unpaired_image``) and mattes without a photo (``unpaired_matte``) are offered items that
-end in quarantine. The source has no splits: samples are split by id.
+end in quarantine. The source has no splits: samples are split by id. ``src`` may be the folder
+holding ``clip_img/`` and ``matting/`` or its parent (``matting_human_half/``); origins are
+relative to the folder holding them.
 """
 from __future__ import annotations
 
