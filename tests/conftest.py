@@ -9,6 +9,7 @@ import pytest
 import datasets  # noqa: F401  (environment defaults)
 from datasets import io
 from datasets.store import Sample, sample_id, write_tables
+from labeling import processes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,3 +106,36 @@ def chromium():
     if not Path("/usr/bin/chromium").exists():
         pytest.fail("/usr/bin/chromium is missing: run `make test` (it installs Debian's chromium)")
     return open_in_chromium
+
+
+# Label Studio: one real server per test session (first start ~40-60 s: migrations), shared by the
+# labeling tests and the label-round flow test, so it lives here.
+@pytest.fixture(scope="session")
+def studio_params(tmp_path_factory, repo_root):
+    """StudioParams for a real Label Studio server on a free port, data dir and document root in tmp."""
+    from labeling.studio import StudioParams
+
+    base = tmp_path_factory.mktemp("labelstudio")
+    (base / "docroot").mkdir()
+    return StudioParams(port=processes.free_port(), data_dir=str(base / "data"), document_root=str(base / "docroot"),
+                        server_bin=str(repo_root / ".venv-ls" / "bin" / "label-studio"), start_timeout_s=300,
+                        request_timeout_s=60)
+
+
+@pytest.fixture(scope="session")
+def studio_server(studio_params):
+    """A real Label Studio server (started once per session; ~35-60 s: migrations), stopped after."""
+    from labeling.studio_server import start_server
+
+    with pytest.MonkeyPatch.context() as mp:
+        for var in ("LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY", "LABEL_STUDIO_USER_TOKEN", "LABEL_STUDIO_USERNAME",
+                    "LABEL_STUDIO_PASSWORD", "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT", "LABEL_STUDIO_BASE_DATA_DIR"):
+            mp.delenv(var, raising=False)
+        server = start_server(studio_params)
+        try:
+            yield server
+        finally:
+            left = server.stop()
+            assert not left, f"Label Studio processes {left} still alive after stop"
+
+

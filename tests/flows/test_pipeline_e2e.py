@@ -13,14 +13,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from datasets import io
+
 # Shrinks every stage to seconds; merged into the copy's params.yaml (section by section).
 TINY: dict = {
     "synthesize": {"count": 24, "clip_count": 1, "clips": {"frames": 3}},
-    "train": {"epochs": 1, "max_steps": 6, "batch_size": 4},
+    "train": {"epochs": 3, "max_steps": 40, "batch_size": 4, "warmup_steps": 4},
     "export": {"calibration_images": 4, "parity_images": 2},
     "evaluate": {"fps_frames": 2, "fps_sizes": ["640x360"]},
 }
@@ -55,9 +58,13 @@ def set_params(repo: Path, override: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory, repo_root) -> Path:
-    """A copy of the repository with tiny params, after one full `dvc repro`."""
-    dst = tmp_path_factory.mktemp("e2e") / "repo"
+def repo(studio_params, repo_root) -> Path:
+    """A copy of the repository with tiny params, after one full `dvc repro`.
+
+    It lies under the test Label Studio server's document root, so a correction round can serve
+    its images (the server itself only starts for the test that needs it).
+    """
+    dst = Path(studio_params.document_root) / "e2e-repo"
     files = sh(repo_root, "git", "ls-files", "--cached", "--others", "--exclude-standard").stdout.split()
     for rel in files:
         if (repo_root / rel).is_file():
@@ -138,3 +145,90 @@ def test_push_pull_round_trip(repo):
     sh(repo, "dvc", "pull")
     assert curated.read_bytes() == before
     assert "up to date" in sh(repo, "dvc", "status").stdout
+
+
+def test_label_round_resumes_and_merges_corrections(repo, studio_params, studio_server):
+    """`python -m flows label-round`: times out waiting for people, then (after an annotator did the
+    round through the SDK) resumes, pulls the corrections pixel-exactly and retrains with them."""
+    from label_studio_sdk.client import LabelStudio
+
+    from labeling import brush
+    from labeling.studio_server import credentials
+
+    token = credentials(studio_params)["token"]
+    env = {"LABEL_STUDIO_URL": studio_server.url, "LABEL_STUDIO_API_KEY": token,
+           "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(Path(studio_params.document_root).resolve())}
+    cmd = [sys.executable, "-m", "flows", "label-round", "--round", "1", "--timeout-h", "0.0005", "--poll-s", "0.5"]
+    first = subprocess.run(cmd, cwd=repo, env={**_env(), **env}, capture_output=True, text=True)
+    assert first.returncode != 0 and "tasks done after" in first.stdout + first.stderr
+    state = json.loads((repo / "reports" / "rounds" / "round-1.json").read_text())
+    assert list(state["done"]) == ["push"] and state["done"]["push"]["created"] >= 1
+
+    client = LabelStudio(base_url=studio_server.url, api_key=token)
+    project = next(p for p in client.projects.list() if p.title.endswith("round 1"))
+    painted = {}
+    for task in client.tasks.list(project=project.id):
+        h, w = task.data["height"], task.data["width"]
+        mask = np.zeros((h, w), np.uint8)
+        mask[h // 4: h, w // 3: 2 * w // 3] = 255  # a person would paint the body; any shape will do
+        client.annotations.create(id=task.id, result=[brush.mask_to_region(mask, from_name="mask", to_name="image",
+                                                                           label="person")])
+        painted[task.data["sample_id"]] = mask
+
+    second = subprocess.run(cmd, cwd=repo, env={**_env(), **env}, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr[-3000:]
+    state = json.loads((repo / "reports" / "rounds" / "round-1.json").read_text())
+    assert list(state["done"]) == ["push", "wait", "pull", "retrain"]
+    for sid, mask in painted.items():
+        pulled = io.read_mask(repo / "data" / "corrections" / "round-1" / f"{sid}.png")
+        assert np.array_equal(pulled >= 128, mask >= 128)  # soft only where the ensemble agreed at the edge
+    sources = pd.read_parquet(repo / "data" / "curated" / "label_sources.parquet").set_index("id")
+    assert set(sources.loc[list(painted), "label_source"]) == {"correction-round-1"}
+    assert "up to date" in sh(repo, "dvc", "status").stdout
+
+
+# A model that has barely trained: clearly worse than TINY's on the same test set.
+WEAK = {"train": {"max_steps": 2, "lr": 1.0e-6}}
+
+
+def _history(repo: Path) -> list[dict]:
+    path = repo / "reports" / "retrain" / "history.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def _retrain(repo: Path) -> tuple[list[dict], str]:
+    """One real run of the retrain flow; returns the history after it and what the run logged."""
+    proc = sh(repo, sys.executable, "-m", "flows", "retrain")
+    return _history(repo), proc.stdout + proc.stderr
+
+
+def test_retrain_promotes_only_a_better_model(repo):
+    """Real runs of the retrain flow: weak (no champion -> promoted), strong (better -> promoted),
+    weak again (worse -> kept, champion untouched), then nothing new (-> nothing to do)."""
+    original = (repo / "params.yaml").read_text()
+    champion = repo / "models" / "champion" / "matting.onnx"
+    set_params(repo, {"retrain": {"pull_corrections": False}})
+    no_pull = (repo / "params.yaml").read_text()
+    try:
+        set_params(repo, WEAK)
+        runs, _ = _retrain(repo)
+        assert [r["action"] for r in runs] == ["promoted"] and runs[-1]["reason"] == "no champion yet"
+        weak_iou = runs[-1]["candidate"]["iou"]
+
+        (repo / "params.yaml").write_text(no_pull)
+        runs, _ = _retrain(repo)
+        assert runs[-1]["action"] == "promoted", runs[-1]
+        assert runs[-1]["candidate"]["iou"] > weak_iou
+        strong = champion.read_bytes()
+        assert strong == (repo / "models" / "matting.onnx").read_bytes()
+
+        set_params(repo, WEAK)
+        runs, _ = _retrain(repo)
+        assert runs[-1]["action"] == "kept" and "regressed" in runs[-1]["reason"], runs[-1]
+        assert champion.read_bytes() == strong
+
+        again, logged = _retrain(repo)
+        assert again == runs  # no new data: no decision recorded
+        assert "nothing to do" in logged
+    finally:
+        (repo / "params.yaml").write_text(original)

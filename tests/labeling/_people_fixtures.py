@@ -133,35 +133,6 @@ def fiftyone_db(tmp_path_factory):
         shutil.rmtree(db_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def studio_params(tmp_path_factory, repo_root):
-    """StudioParams for a real Label Studio server on a free port, data dir and document root in tmp."""
-    from labeling.studio import StudioParams
-
-    base = tmp_path_factory.mktemp("labelstudio")
-    (base / "docroot").mkdir()
-    return StudioParams(port=free_port(), data_dir=str(base / "data"), document_root=str(base / "docroot"),
-                        server_bin=str(repo_root / ".venv-ls" / "bin" / "label-studio"), start_timeout_s=300,
-                        request_timeout_s=60)
-
-
-@pytest.fixture(scope="session")
-def studio_server(studio_params):
-    """A real Label Studio server (started once per session; ~35-60 s: migrations), stopped after."""
-    from labeling.studio_server import start_server
-
-    with pytest.MonkeyPatch.context() as mp:
-        for var in ("LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY", "LABEL_STUDIO_USER_TOKEN", "LABEL_STUDIO_USERNAME",
-                    "LABEL_STUDIO_PASSWORD", "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT", "LABEL_STUDIO_BASE_DATA_DIR"):
-            mp.delenv(var, raising=False)
-        server = start_server(studio_params)
-        try:
-            yield server
-        finally:
-            left = server.stop()
-            assert not left, f"Label Studio processes {left} still alive after stop"
-
-
 def write_params(path: Path, **sections) -> Path:
     """A params.yaml holding the given sections (dataclass instances or dicts)."""
     import dataclasses
@@ -173,5 +144,5 @@ def write_params(path: Path, **sections) -> Path:
     return path
 
 
-__all__ = ["MEMBERS", "make_store", "write_labels", "labeled_store", "fiftyone_db", "studio_params", "studio_server",
+__all__ = ["MEMBERS", "make_store", "write_labels", "labeled_store", "fiftyone_db",
            "write_params"]

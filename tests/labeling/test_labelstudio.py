@@ -15,7 +15,7 @@ from datasets.store import Store
 from labeling import brush, studio
 from labeling.processes import free_port
 from labeling.studio import StudioParams
-from tests.labeling._people_fixtures import make_store, studio_params, studio_server, write_labels, write_params  # noqa: F401,E501
+from tests.labeling._people_fixtures import make_store, write_labels, write_params  # noqa: F401
 
 # store "north": sample i gets DECISIONS[i]; the review table tags sample 3 `fix` and sample 5 `approve`
 DECISIONS = ["review", "review", "review", "keep", "replace", "review", "review"]
