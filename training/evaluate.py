@@ -222,7 +222,10 @@ def run(params: EvaluateParams, model: str, images: Path, masks: Path, out: Path
     metrics = dict(results[model])
     io.write_json(out / "metrics.json", metrics)
     if len(names) > 1:
-        io.write_json(out / "comparison.json", {"models": results, "fps": rows})
+        fps = {}  # model -> size -> threads -> {fps, ms}: nested dicts, so `dvc metrics` can read it
+        for r in rows:
+            fps.setdefault(r["model"], {}).setdefault(r["size"], {})[r["threads"]] = {"fps": r["fps"], "ms": r["ms"]}
+        io.write_json(out / "comparison.json", {"models": results, "fps": fps})
         io.write_text(out / "comparison.md", comparison_markdown(results, rows, results[model]["n"]))
     return metrics
 
