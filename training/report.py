@@ -205,8 +205,11 @@ def evaluation_section(reports: Path) -> str:
         models = pd.DataFrame(data["models"]).T
         columns = [c for c in ("n", "iou", "boundary_iou", "mad", "mse", "grad", "conn", "fps") if c in models]
         parts.append(table(models[columns].reset_index(names="model")))
-        if data.get("fps"):
-            fps = pd.DataFrame(data["fps"]).pivot_table(index=["model", "threads"], columns="size", values="fps")
+        rows = [{"model": model, "threads": threads, "size": size, "fps": cell["fps"]}
+                for model, sizes in data.get("fps", {}).items() for size, modes in sizes.items()
+                for threads, cell in modes.items()]  # model -> size -> threads -> {fps, ms}
+        if rows:
+            fps = pd.DataFrame(rows).pivot_table(index=["model", "threads"], columns="size", values="fps")
             parts += ["<h3>End-to-end frames per second (resize, inference, upsample, composite)</h3>",
                       table(fps.reset_index())]
     else:

@@ -33,8 +33,8 @@ def _fake_run(tmp_path, tiny_store):
     io.write_json(reports / "eval" / "metrics.json", model)
     io.write_json(reports / "eval" / "comparison.json", {
         "models": {"matting.onnx": model, "mediapipe-selfie": {**model, "iou": 0.8, "fps": 90.0}},
-        "fps": [{"model": m, "size": "1280x720", "threads": t, "fps": f}
-                for m, t, f in (("matting.onnx", "1t", 150.0), ("mediapipe-selfie", "1t", 90.0))]})
+        "fps": {m: {"1280x720": {"1t": {"fps": f, "ms": 1e3 / f}}}
+                for m, f in (("matting.onnx", 150.0), ("mediapipe-selfie", 90.0))}})
     io.write_png(reports / "eval" / "worst.png", np.zeros((30, 30, 3), np.uint8))
     io.write_json(reports / "ingest" / "tiny.json", {"no_person": 2})
     return data, reports
