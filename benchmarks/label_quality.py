@@ -228,10 +228,42 @@ def contact_sheet(store_root: Path, labels: Path, ids: list[str], path: Path, ca
     io.write_png(path, np.vstack([np.hstack(tiles[i:i + 5]) for i in range(0, len(tiles), 5)]))
 
 
+def cached_autolabel(params, store_root: Path, labels: Path, names: list[str], cache: Path) -> None:
+    """autolabel's LABELS, with each image's member alphas cached under ``cache`` by (id, zoom windows).
+
+    The members see the label only through the zoom windows it gives, so a corrupted label whose
+    windows equal the clean one's reuses its alphas; any other label runs the members (honest: a
+    boxed or shifted label zooms elsewhere). Member alphas are cached as uint8, as autolabel writes them.
+    """
+    import hashlib
+
+    from labeling.members.zoom import crop_windows
+
+    store = Store(store_root)
+    weights, threshold = dict(params.fusion.weights), params.fusion.vote_threshold
+    if params.fusion.method != "weighted" or params.refine.enabled:
+        raise ValueError("cached_autolabel supports weighted fusion without refinement only")
+    for row in store.samples.itertuples():
+        rgb, gt = autolabel.load_sample(store, row, True)
+        windows = crop_windows(gt, params.zoom) if params.zoom.enabled else []
+        key = hashlib.sha1(repr((names, windows)).encode()).hexdigest()[:12]
+        path = cache / f"{row.id}-{key}.npz"
+        if path.is_file():
+            alphas = dict(np.load(path))
+        else:
+            alphas = {n: autolabel.to_uint8(a) for n, a in autolabel.predict_members(params, rgb, gt, names)[0].items()}
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(path, **alphas)
+        autolabel.write_sample(params, labels, row.id, rgb, {n: alphas[n] for n in names}, weights, threshold)
+
+
 def label_and_clean(params, clean_params, store_root: Path, labels: Path, names: list[str],
-                    reuse: bool = False) -> pd.DataFrame:
+                    reuse: bool = False, cache: Path | None = None) -> pd.DataFrame:
     if not (reuse and (labels / autolabel.ENSEMBLE).is_dir()):
-        autolabel.run(params, store_root, labels, names)
+        if cache is not None:
+            cached_autolabel(params, store_root, labels, names, cache)
+        else:
+            autolabel.run(params, store_root, labels, names)
     clean.run(clean_params, store_root, labels)
     return pd.read_parquet(labels / "quality.parquet")
 
@@ -244,39 +276,109 @@ def precision_at_recall(bad: np.ndarray, suspicion: np.ndarray, recall: float) -
     return float(caught[k - 1] / k)
 
 
-def corruption_run(params, clean_params, store_root: Path, out: Path, names: list[str], fraction: float, seed: int,
-                   suffix: str, reuse: bool) -> dict:
-    """Corrupt ``fraction`` of the labels, autolabel + clean that store; AUROC, recall, precision."""
-    kinds = corrupt_store(store_root, out / f"store-corrupt{suffix}", fraction, seed)
-    qc = label_and_clean(params, clean_params, out / f"store-corrupt{suffix}", out / f"labels-corrupt{suffix}",
-                         names, reuse)
-    qc["kind"] = qc.id.map(kinds).fillna("clean")
-    original, damaged = Store(store_root), Store(out / f"store-corrupt{suffix}")
-    corrupted_iou = [masks.iou(damaged.alpha(r), original.alpha(r)) for r in damaged.samples.itertuples() if r.id in kinds]
+def figures(qc: pd.DataFrame) -> dict:
+    """AUROC of -label_quality, recall / precision of `flagged`, per-kind AUROC (kind vs the clean labels)."""
     bad = (qc.kind != "clean").to_numpy()
     suspicion = -qc.label_quality.to_numpy()
     flagged = qc.flagged.to_numpy()
     tp = int((flagged & bad).sum())
-    result = {
-        "seed": seed,
-        "n_corrupted": int(bad.sum()),
-        "iou_corrupted_vs_original": round(float(np.mean(corrupted_iou)), 4),
+    clean_rows = qc.kind == "clean"
+    return {
         "auroc": round(auroc(bad, suspicion), 4),
         "recall": round(tp / max(bad.sum(), 1), 4),
         "precision": round(tp / max(flagged.sum(), 1), 4),
         "flagged": int(flagged.sum()),
         "precision_at_recall_0.9": round(precision_at_recall(bad, suspicion, 0.9), 4),
+        "per_kind_auroc": {k: round(auroc((qc.kind == k).to_numpy()[(qc.kind == k) | clean_rows],
+                                          suspicion[((qc.kind == k) | clean_rows).to_numpy()]), 4)
+                           for k in CORRUPTIONS if (qc.kind == k).any()},
         "per_kind": {k: {"n": int((qc.kind == k).sum()), "flagged": int(qc.flagged[qc.kind == k].sum())}
                      for k in CORRUPTIONS},
         "corrupted_reasons": {k: sorted({f for fl in qc[qc.kind == k]["flags"] for f in fl}) for k in CORRUPTIONS},
         "clean_flagged_reasons": qc[~bad & flagged]["flags"].explode().value_counts().to_dict(),
     }
+
+
+def corruption_run(params, clean_params, store_root: Path, out: Path, names: list[str], fraction: float, seed: int,
+                   suffix: str, reuse: bool, cache: Path | None = None, modes: tuple[str, ...] = (),
+                   cv_train: dict | None = None, cv_folds: int = 5) -> dict:
+    """Corrupt ``fraction`` of the labels, autolabel + clean that store; AUROC, recall, precision.
+
+    ``modes``: clean.scorer modes to compare on the same corrupted store (the params' mode first);
+    ``cv_train`` (image_examples of the original store): also a fixed-weights scorer cross-validated by image.
+    """
+    kinds = corrupt_store(store_root, out / f"store-corrupt{suffix}", fraction, seed)
+    qc = label_and_clean(params, clean_params, out / f"store-corrupt{suffix}", out / f"labels-corrupt{suffix}",
+                         names, reuse, cache)
+    qc["kind"] = qc.id.map(kinds).fillna("clean")
+    original, damaged = Store(store_root), Store(out / f"store-corrupt{suffix}")
+    corrupted_iou = [masks.iou(damaged.alpha(r), original.alpha(r)) for r in damaged.samples.itertuples() if r.id in kinds]
+    result = {"seed": seed, "n_corrupted": int((qc.kind != "clean").sum()),
+              "iou_corrupted_vs_original": round(float(np.mean(corrupted_iou)), 4), **figures(qc)}
     qc.to_parquet(out / f"quality-corrupt{suffix}.parquet")
     if not suffix:
         contact_sheet(out / "store-corrupt", out / "labels-corrupt", list(qc.sort_values("label_quality").id.head(15)),
                       out / "worst15-corrupt.png",
                       {r.id: f"{r.kind} q={r.label_quality:.2f} {','.join(r.flags)}" for r in qc.itertuples()})
+    result["modes"] = {}
+    if cv_train is not None:
+        test = image_examples(clean_params, out / f"store-corrupt{suffix}", out / f"labels-corrupt{suffix}")
+        result["modes"]["cv"] = cross_validated(clean_params, cv_train, test, kinds, cv_folds, seed)
+    for mode in modes:
+        if mode == clean_params.scorer.mode:
+            continue
+        other = dataclasses.replace(clean_params, scorer=dataclasses.replace(clean_params.scorer, mode=mode))
+        q = label_and_clean(params, other, out / f"store-corrupt{suffix}", out / f"labels-corrupt{suffix}", names,
+                            reuse=True)
+        q["kind"] = q.id.map(kinds).fillna("clean")
+        result["modes"][mode] = figures(q)
     return result
+
+
+def image_examples(clean_params, store_root: Path, labels: Path) -> dict[str, tuple[list, list, np.ndarray]]:
+    """id -> (clean rows, corrupted rows, the label's own feature row): per image, for image-level folds."""
+    from labeling.scorer import features
+
+    store, names = Store(store_root), clean.label_members(labels)
+    out = {}
+    for row in store.samples.itertuples():
+        ex = clean.Examples()
+        a = clean.assess_sample(store, row, labels, names, clean_params, ex)
+        out[row.id] = (ex.clean, ex.bad, features(a))
+    return out
+
+
+def cross_validated(clean_params, train: dict, test: dict, kinds: dict[str, str], folds: int, seed: int) -> dict:
+    """Fixed-weights scorer, cross-validated by image: fitted on the self-corruption of the ORIGINAL
+    labels of (folds-1)/folds of the images, it scores the other images' (possibly corrupted) labels."""
+    from labeling.scorer import fit
+
+    ids = sorted(test)
+    fold = {sid: k % folds for k, sid in enumerate(np.random.default_rng(seed).permutation(ids))}
+    quality, flagged = {}, {}
+    for k in range(folds):
+        fit_ids = [i for i in ids if fold[i] != k]
+        x_clean = np.array([r for i in fit_ids for r in train[i][0]])
+        x_bad = np.array([r for i in fit_ids for r in train[i][1]])
+        scorer = fit(x_clean, x_bad, clean_params.scorer)
+        for i in ids:
+            if fold[i] == k:
+                quality[i] = float(scorer.quality(test[i][2])[0])
+                flagged[i] = quality[i] < scorer.threshold
+    q = pd.DataFrame({"id": ids, "label_quality": [quality[i] for i in ids], "flagged": [flagged[i] for i in ids],
+                      "flags": [[] for _ in ids]})
+    q["kind"] = q.id.map(kinds).fillna("clean")
+    return figures(q)
+
+
+def summary(runs: list[dict]) -> dict:
+    """mean / min / max over seeds of the headline figures and of each kind's AUROC."""
+    out = {k: {"mean": round(float(np.mean([r[k] for r in runs])), 4), "min": round(float(min(r[k] for r in runs)), 4),
+               "max": round(float(max(r[k] for r in runs)), 4)}
+           for k in ("auroc", "recall", "precision", "precision_at_recall_0.9")}
+    out["per_kind_auroc_mean"] = {k: round(float(np.mean([r["per_kind_auroc"][k] for r in runs if k in r["per_kind_auroc"]])), 4)
+                                  for k in CORRUPTIONS}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,11 +392,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="corruption draws (seeds seed, seed+1, ...)")
     parser.add_argument("--skip-nozoom", action="store_true", help="skip the run without zoom crops")
     parser.add_argument("--reuse", action="store_true", help="reuse OUT's stores and labels (re-run clean only)")
+    parser.add_argument("--cache", type=Path, help="cache member alphas here (by image and zoom windows)")
+    parser.add_argument("--cv-folds", type=int, default=0,
+                        help="also evaluate fixed weights fitted on the original labels, cross-validated by image")
+    parser.add_argument("--modes", default="checks",
+                        help="other clean.scorer modes to compare on the same corrupted stores (comma-separated)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     params = load_section("autolabel", autolabel.AutolabelParams, args.params)
     clean_params = load_section("clean", clean.CleanParams, args.params)
     names = args.members.split(",") if args.members else list(params.members)
+    modes = tuple(m for m in args.modes.split(",") if m)
     out = args.out
     store_root = out / "store" if args.reuse and (out / "store").is_dir() else coco_store(args.coco, out / "store")
     n = len(Store(store_root).samples)
@@ -302,9 +410,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.skip_nozoom and not args.reuse:
         nozoom = dataclasses.replace(params, zoom=ZoomParams(enabled=False))
-        autolabel.run(nozoom, store_root, out / "labels-nozoom", names)
+        if args.cache:
+            cached_autolabel(nozoom, store_root, out / "labels-nozoom", names, args.cache)
+        else:
+            autolabel.run(nozoom, store_root, out / "labels-nozoom", names)
         report["iou_vs_coco_nozoom"] = member_ious(store_root, out / "labels-nozoom", names)
-    q = label_and_clean(params, clean_params, store_root, out / "labels", names, args.reuse)
+    q = label_and_clean(params, clean_params, store_root, out / "labels", names, args.reuse, args.cache)
     report["iou_vs_coco"] = member_ious(store_root, out / "labels", names)
     best_member = max(report["iou_vs_coco"][m] for m in names)
     report["ensemble_beats_best_member"] = report["iou_vs_coco"][autolabel.ENSEMBLE] > best_member
@@ -317,18 +428,20 @@ def main(argv: list[str] | None = None) -> int:
     contact_sheet(store_root, out / "labels", list(worst.id), out / "worst10.png",
                   {r.id: f"q={r.label_quality:.2f} {','.join(r.flags)}" for r in worst.itertuples(index=False)})
 
+    cv_train = image_examples(clean_params, store_root, out / "labels") if args.cv_folds else None
     runs = []
     for seed in range(args.seed, args.seed + args.repeats):
         suffix = "" if seed == args.seed else f"-{seed}"
         runs.append(corruption_run(params, clean_params, store_root, out, names, args.fraction, seed, suffix,
-                                   args.reuse))
+                                   args.reuse, args.cache, modes, cv_train, args.cv_folds))
     report["corrupted"] = runs[0]
-    if args.repeats > 1:
-        report["corrupted_repeats"] = {
-            k: {"mean": round(float(np.mean([r[k] for r in runs])), 4), "min": round(float(min(r[k] for r in runs)), 4),
-                "max": round(float(max(r[k] for r in runs)), 4)}
-            for k in ("auroc", "recall", "precision", "precision_at_recall_0.9")}
-        report["corrupted_repeats"]["seeds"] = list(range(args.seed, args.seed + args.repeats))
+    report["corrupted_repeats"] = {"scorer": clean_params.scorer.mode, **summary(runs),
+                                   "seeds": list(range(args.seed, args.seed + args.repeats))}
+    if args.cv_folds:
+        report["corrupted_repeats_cv"] = summary([r["modes"]["cv"] for r in runs])
+    for mode in modes:
+        if mode != clean_params.scorer.mode:
+            report[f"corrupted_repeats_{mode}"] = summary([r["modes"][mode] for r in runs])
     io.write_json(out / "label_quality.json", report)
     print(json.dumps(report, indent=2, default=str))
     return 0

@@ -2,6 +2,7 @@
 
 ```
 python -m labeling clean --store STORE --labels LABELS [--params params.yaml] [--metrics PATH]
+python -m labeling clean --store STORE --labels LABELS --fit-scorer scorer.json   (fit the scorer only)
 
 LABELS/quality.parquet     id, iou_<member> (each member vs the ensemble), agreement (mean pairwise
                            member IoU), gt_iou, gt_boundary_iou, label_quality ([0, 1], low = the label
@@ -9,6 +10,13 @@ LABELS/quality.parquet     id, iou_<member> (each member vs the ensemble), agree
 LABELS/refined/<id>.png    the label refined with pymatting in its edge band (decision 'refine' only;
                            the folder exists, possibly empty, after every run)
 ```
+``label_quality`` comes from the learned scorer (labeling/scorer.py, params `clean.scorer`): by
+default fitted on this store's own labels at run time (self-corruption: the labels the checks
+consider clean against corrupted copies of them), which also sets the flag threshold; the checks
+give the reasons (``flags``: the checks that fire, or the strongest one when none does). With
+`scorer.mode: checks`, label_quality is the product of the checks' evidences and a firing check
+flags on its own (the rules before the scorer).
+
 Decisions, first match wins (thresholds in params `clean.decide`):
   keep     not flagged
   drop     label_quality < drop_below and nothing to replace it with: the ensemble sees no person
@@ -25,6 +33,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from datasets import io, masks
@@ -32,8 +41,10 @@ from datasets.cli import progress, setup_logging, write_metrics
 from datasets.config import load_section
 from datasets.store import Store
 from labeling.autolabel import DISAGREEMENT, ENSEMBLE, RESERVED, member_path
-from labeling.quality import CHECKS, Assessment, QualityParams, assess
+from labeling import scorer as learned
+from labeling.quality import CHECKS, Assessment, QualityParams, assess, image_gradient
 from labeling.refine import RefineParams, refine
+from labeling.scorer import Scorer, ScorerParams
 
 log = logging.getLogger(__name__)
 DECISIONS = ("keep", "refine", "replace", "review", "drop")
@@ -43,7 +54,7 @@ REFINED = "refined"
 
 @dataclass(frozen=True)
 class DecideParams:
-    flag_below: float = 0.5  # label_quality below this -> flagged (sent to people or fixed)
+    flag_below: float = 0.5  # scorer mode checks: label_quality below this -> flagged (learned modes: the scorer's threshold)
     drop_below: float = 0.1  # flagged with quality below this and an empty ensemble -> drop
     drop_ensemble_area: float = 0.0005  # the ensemble is empty below this share of the image
     refine_flags: list[str] = field(default_factory=lambda: ["off_edges"])  # flags a band refinement can fix
@@ -59,6 +70,7 @@ class DecideParams:
 @dataclass(frozen=True)
 class CleanParams:
     quality: QualityParams = field(default_factory=QualityParams)  # scores, evidence ramps, flag thresholds
+    scorer: ScorerParams = field(default_factory=ScorerParams)  # the learned label_quality (labeling/scorer.py)
     decide: DecideParams = field(default_factory=DecideParams)  # decision rules
     refine: RefineParams = field(default_factory=RefineParams)  # pymatting for 'refine' decisions
 
@@ -73,10 +85,15 @@ def label_members(labels: Path) -> list[str]:
                   and not p.name.startswith(".") and any(p.glob("*.png")))
 
 
-def decide(a: Assessment, params: DecideParams, flag_below: float | None = None) -> tuple[bool, str]:
-    """(flagged, decision) for one assessment, by the rules in the module docstring."""
-    flagged = a.label_quality < (params.flag_below if flag_below is None else flag_below) or bool(
-        set(a.flags) - {"members_disagree"})
+def decide(a: Assessment, params: DecideParams, flag_below: float | None = None,
+           checks_flag: bool = True) -> tuple[bool, str]:
+    """(flagged, decision) for one assessment, by the rules in the module docstring.
+
+    flag_below: the flag threshold on label_quality (default ``params.flag_below``); checks_flag:
+    a firing check flags on its own (scorer mode checks).
+    """
+    flagged = a.label_quality < (params.flag_below if flag_below is None else flag_below) or (
+        checks_flag and bool(set(a.flags) - {"members_disagree"}))
     if not flagged:
         return False, "keep"
     ensemble_area = a.measures.get("ensemble_area", 0.0)
@@ -91,8 +108,24 @@ def decide(a: Assessment, params: DecideParams, flag_below: float | None = None)
     return True, "review"
 
 
-def clean_sample(store: Store, row, labels: Path, names: list[str], params: CleanParams) -> tuple[dict, Assessment]:
-    """Assess one sample, write its refined label if the decision is 'refine'; the quality row."""
+def reasons(a: Assessment) -> list[str]:
+    """The flags of a flagged label: the checks that fire, or else the one with the most evidence."""
+    if set(a.flags) - {"members_disagree"}:
+        return list(a.flags)
+    strongest = max(CHECKS, key=lambda c: a.evidence.get(c, 0.0))
+    return ([strongest] if a.evidence.get(strongest, 0.0) > 0 else []) + list(a.flags)
+
+
+@dataclass
+class Examples:
+    """Feature rows for fitting the scorer: the store's clean-looking labels and corrupted copies."""
+    clean: list = field(default_factory=list)
+    bad: list = field(default_factory=list)
+
+
+def assess_sample(store: Store, row, labels: Path, names: list[str], params: CleanParams,
+                  examples: Examples | None = None) -> Assessment:
+    """Assess one sample's label; with ``examples``, also add self-corruption rows for the scorer."""
     ensemble_file = member_path(labels, ENSEMBLE, row.id)
     if not ensemble_file.is_file():
         raise FileNotFoundError(f"{ensemble_file}: no ensemble alpha for sample {row.id} (autolabel's "
@@ -103,17 +136,50 @@ def clean_sample(store: Store, row, labels: Path, names: list[str], params: Clea
     fused = io.read_mask(ensemble_file)
     disagreement = io.read_mask(member_path(labels, DISAGREEMENT, row.id))
     members = {n: io.read_mask(member_path(labels, n, row.id)) for n in names}
-    a = assess(gt, fused, disagreement, members, rgb, params.quality, valid)
-    flagged, decision = decide(a, params.decide)
+    grad = image_gradient(rgb)
+    a = assess(gt, fused, disagreement, members, rgb, params.quality, valid, gradient=grad)
+    if examples is not None and a.label_quality >= params.scorer.clean_min:
+        examples.clean.append(learned.features(a))
+        label = masks.binarize(masks.to_float(gt))
+        for bad in learned.corruptions(label, params.scorer.corruptions, learned.label_rng(params.scorer.seed, row.id)):
+            b = assess(bad.astype(np.uint8) * 255, fused, disagreement, {}, rgb, params.quality, valid, gradient=grad)
+            b.agreement = a.agreement  # the members do not depend on the label (skipped above: no members)
+            examples.bad.append(learned.features(b))
+    return a
+
+
+def choose_scorer(params: ScorerParams, examples: Examples | None) -> tuple[Scorer | None, str]:
+    """(scorer or None for the checks' product, what it is) by ``params.mode`` and the examples."""
+    if params.mode == "checks":
+        return None, "checks"
+    default = Path(params.weights) if params.weights else learned.DEFAULT_WEIGHTS
+    if params.mode == "self" and examples is not None:
+        if len(examples.clean) >= params.min_labels and examples.bad:
+            return learned.fit(np.array(examples.clean), np.array(examples.bad), params,
+                               fitted_on=f"self: {len(examples.clean)} clean, {len(examples.bad)} corrupted"), "self"
+        log.warning("clean: %d clean-looking labels, fewer than scorer.min_labels=%d: using the default weights %s",
+                    len(examples.clean), params.min_labels, default)
+    return Scorer.load(default), "default"
+
+
+def finish_sample(store: Store, row, labels: Path, names: list[str], a: Assessment, params: CleanParams,
+                  scorer: Scorer | None) -> dict:
+    """Score (learned), flag and decide one assessed label; write its refined label if 'refine'."""
+    if scorer is not None:
+        a.label_quality = float(scorer.quality(learned.features(a))[0])
+        flagged, decision = decide(a, params.decide, flag_below=scorer.threshold, checks_flag=False)
+    else:
+        flagged, decision = decide(a, params.decide)
     if decision == "refine":
-        refined = refine(rgb, gt, params.refine, guide=fused)
+        rgb, gt = store.image(row), store.alpha(row)
+        ignore = store.ignore(row)
+        refined = refine(rgb, gt, params.refine, guide=io.read_mask(member_path(labels, ENSEMBLE, row.id)))
         if ignore is not None:  # where no label speaks, keep the label as it was
-            refined[~valid] = masks.to_float(gt)[~valid]
+            refined[ignore >= 128] = masks.to_float(gt)[ignore >= 128]
         io.write_png(member_path(labels, REFINED, row.id), masks.to_uint8(refined))
-    record = {"id": row.id, **{f"iou_{n}": a.member_iou[n] for n in names}, "agreement": a.agreement,
-              "gt_iou": a.gt_iou, "gt_boundary_iou": a.gt_boundary_iou, "label_quality": a.label_quality,
-              "flagged": flagged, "flags": list(a.flags) if flagged else [], "decision": decision}
-    return record, a
+    return {"id": row.id, **{f"iou_{n}": a.member_iou[n] for n in names}, "agreement": a.agreement,
+            "gt_iou": a.gt_iou, "gt_boundary_iou": a.gt_boundary_iou, "label_quality": a.label_quality,
+            "flagged": flagged, "flags": reasons(a) if flagged else [], "decision": decision}
 
 
 def quality_frame(records: list[dict], names: list[str]) -> pd.DataFrame:
@@ -130,10 +196,11 @@ def run(params: CleanParams, store_root: Path | str, labels: Path | str) -> dict
     names = label_members(labels)
     log.info("clean: members found in %s: %s", labels, names)
     (labels / REFINED).mkdir(exist_ok=True)  # always there (possibly empty): DVC tracks it as an output
-    records = []
-    for row in progress(store.samples.itertuples(), "clean", len(store.samples)):
-        record, _ = clean_sample(store, row, labels, names, params)
-        records.append(record)
+    examples = Examples() if params.scorer.mode == "self" else None
+    rows = list(store.samples.itertuples())
+    assessed = [assess_sample(store, row, labels, names, params, examples) for row in progress(rows, "clean", len(rows))]
+    scorer, kind = choose_scorer(params.scorer, examples)
+    records = [finish_sample(store, row, labels, names, a, params, scorer) for row, a in zip(rows, assessed)]
     df = quality_frame(records, names)
     refined = {f"{r['id']}.png" for r in records if r["decision"] == "refine"}
     for stale in (labels / REFINED).glob("*.png"):  # from an earlier run whose decisions differed
@@ -151,9 +218,29 @@ def run(params: CleanParams, store_root: Path | str, labels: Path | str) -> dict
         "label_quality_mean": float(df["label_quality"].mean()) if len(df) else None,
         "gt_iou_mean": float(df["gt_iou"].mean()) if len(df) else None,
         "agreement_mean": float(df["agreement"].mean()) if len(df) else None,
+        "scorer": kind,
+        "flag_threshold": scorer.threshold if scorer is not None else params.decide.flag_below,
+        "scorer_examples": {"clean": len(examples.clean), "corrupted": len(examples.bad)} if examples else None,
     }
     log.info("clean: %d labels, %d flagged, decisions %s", metrics["n"], metrics["flagged"], metrics["decisions"])
     return metrics
+
+
+def fit_scorer(params: CleanParams, store_root: Path | str, labels: Path | str, out: Path | str) -> dict:
+    """Fit the scorer on the store's self-corruption (whatever `scorer.mode` says) and save it to ``out``."""
+    store, labels = Store(store_root), Path(labels)
+    names = label_members(labels)
+    examples = Examples()
+    for row in progress(list(store.samples.itertuples()), "fit scorer", len(store.samples)):
+        assess_sample(store, row, labels, names, params, examples)
+    if not examples.clean or not examples.bad:
+        raise ValueError(f"{store_root}: no clean-looking labels to corrupt (check product >= "
+                         f"scorer.clean_min={params.scorer.clean_min}): nothing to fit the scorer on")
+    scorer = learned.fit(np.array(examples.clean), np.array(examples.bad), params.scorer,
+                         fitted_on=f"{Path(store_root).name}: {len(examples.clean)} clean, {len(examples.bad)} corrupted")
+    scorer.save(out)
+    log.info("scorer fitted on %s, threshold %.3f, written to %s", scorer.fitted_on, scorer.threshold, out)
+    return {"clean": len(examples.clean), "corrupted": len(examples.bad), "threshold": scorer.threshold}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,10 +249,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", required=True, type=Path, help="LABELS folder written by autolabel")
     parser.add_argument("--params", default="params.yaml", type=Path)
     parser.add_argument("--metrics", type=Path, help="write counts per decision and flag here (JSON)")
+    parser.add_argument("--fit-scorer", type=Path, metavar="JSON",
+                        help="only fit the label-quality scorer on this store's self-corruption and write its "
+                             "weights here (for clean.scorer.weights), then stop")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     params = load_section("clean", CleanParams, args.params)
+    if args.fit_scorer:
+        write_metrics(args.metrics, fit_scorer(params, args.store, args.labels, args.fit_scorer))
+        return 0
     write_metrics(args.metrics, run(params, args.store, args.labels))
     return 0
 

@@ -92,11 +92,13 @@ class Assessment:
 
 
 def assess(gt: np.ndarray, fused: np.ndarray, disagreement: np.ndarray, members: Mapping[str, np.ndarray],
-           rgb: np.ndarray | None, params: QualityParams, valid: np.ndarray | None = None) -> Assessment:
+           rgb: np.ndarray | None, params: QualityParams, valid: np.ndarray | None = None,
+           gradient: np.ndarray | None = None) -> Assessment:
     """Score the label ``gt`` (H, W alpha) against the fused ensemble alpha and the image.
 
     disagreement: (H, W) in [0, 1] (fusion.fuse); members: name -> (H, W) alpha; rgb: (H, W, 3)
-    uint8 or None (image checks are skipped); valid: bool (H, W), False where no label speaks.
+    uint8 or None (image checks are skipped); valid: bool (H, W), False where no label speaks;
+    gradient: ``image_gradient(rgb)`` when the caller already has it (several labels of one image).
     """
     gt_f, fused_f = masks.to_float(gt), masks.to_float(fused)
     dis = masks.to_float(disagreement)
@@ -110,8 +112,9 @@ def assess(gt: np.ndarray, fused: np.ndarray, disagreement: np.ndarray, members:
     sure = valid & (np.abs(fused_f - 0.5) >= params.confident) & (dis <= params.confident)
     m: dict[str, float] = {"gt_iou": gt_iou, "gt_boundary_iou": gt_biou}
     m.update(_ensemble_measures(label, ens, sure, params))
+    m.update(_support_measures(label, ens, fused_f, dis, valid, params))
     if rgb is not None and label.any():
-        m.update(_image_measures(label, ens, rgb, valid, params))
+        m.update(_image_measures(label, ens, rgb if gradient is None else None, valid, params, gradient))
     m["box_extent"] = _extent(label)
     area = label.shape[0] * label.shape[1]
     m["label_area"] = label.sum() / area
@@ -129,6 +132,7 @@ def assess(gt: np.ndarray, fused: np.ndarray, disagreement: np.ndarray, members:
         "empty_label": _empty_evidence(m["label_area"], m["ensemble_area"], params),
     }
     quality = float(np.prod([1.0 - e for e in ev.values()]))
+    m["check_quality"] = quality
     flags = [c for c in CHECKS if ev[c] >= params.fire]
     if agreement < params.members_disagree:
         flags.append("members_disagree")
@@ -178,13 +182,48 @@ def _ensemble_measures(label: np.ndarray, ens: np.ndarray, sure: np.ndarray, par
     base = _iou(label, ens)
     size = person_size(label, ens)
     lab8 = label.astype(np.uint8)
+    # one distance transform each way gives every radius (a disc of radius r: distance <= r)
+    outside = cv2.distanceTransform(1 - lab8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    inside = cv2.distanceTransform(lab8, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     grow, shrink = 0.0, 0.0
     for frac in (0.02, 0.05, 0.1):
-        k = _disk(max(1, int(round(frac * size))))
-        grow = max(grow, _iou(cv2.dilate(lab8, k).astype(bool), ens) - base)
-        shrink = max(shrink, _iou(cv2.erode(lab8, k).astype(bool), ens) - base)
+        r = max(1, int(round(frac * size)))
+        grow = max(grow, _iou(outside <= r, ens) - base)
+        shrink = max(shrink, _iou(inside > r, ens) - base)
     out["grow_gain"], out["shrink_gain"] = grow, shrink
     out["shift_gain"], out["shift_px"] = _shift_gain(label, ens, base)
+    return out
+
+
+def _support_measures(label: np.ndarray, ens: np.ndarray, fused: np.ndarray, dis: np.ndarray, valid: np.ndarray,
+                      params: QualityParams) -> dict:
+    """How the soft ensemble supports the label, pixel by pixel (features of the learned scorer).
+
+    sure = |2 fused - 1| x (1 - disagreement) in [0, 1] is how sure the ensemble is of a pixel.
+      soft_precision   sum(fused over the label) / label area: low for blobs, boxes, dilations
+      soft_recall      sum(fused over the label) / sum(fused): low for cuts, erosions
+      sure_extra       sum(sure over label & ~ensemble) / label area (capped at 2)
+      sure_missing     sum(sure over ensemble & ~label) / label area (capped at 2)
+      extra_component  the same for the surest connected part of label & ~ensemble (after an opening
+      missing_component   of part_open_ratio x person size): one blob or one cut-off limb, not a rim
+      area_ratio       log(label area / ensemble area), clipped to [-3, 3]
+    """
+    fused = np.where(valid, fused, 0.0)
+    sure = np.abs(2.0 * fused - 1.0) * (1.0 - dis) * valid
+    area = max(np.count_nonzero(label), 1)
+    supported = float((fused * label).sum())
+    out = {"soft_precision": supported / area, "soft_recall": supported / max(float(fused.sum()), 1.0)}
+    extra, missing = label & ~ens, ens & ~label
+    out["sure_extra"] = min(2.0, float(sure[extra].sum()) / area)
+    out["sure_missing"] = min(2.0, float(sure[missing].sum()) / area)
+    opening = _disk(max(1, int(round(params.part_open_ratio * person_size(label, ens)))))
+    for name, parts in (("extra_component", extra), ("missing_component", missing)):
+        opened = cv2.morphologyEx(parts.astype(np.uint8), cv2.MORPH_OPEN, opening)
+        n, comp = cv2.connectedComponents(opened)
+        best = np.bincount(comp.ravel(), weights=sure.ravel(), minlength=n)[1:].max() if n > 1 else 0.0
+        out[name] = min(2.0, float(best) / area)
+    ens_area = np.count_nonzero(ens)
+    out["area_ratio"] = float(np.clip(np.log((area if label.any() else 0.5) / max(ens_area, 0.5)), -3.0, 3.0))
     return out
 
 
@@ -214,7 +253,7 @@ def _shift_gain(label: np.ndarray, ens: np.ndarray, base: float) -> tuple[float,
     return best[0], float(np.hypot(best[1], best[2]))
 
 
-def _gradient(rgb: np.ndarray) -> np.ndarray:
+def image_gradient(rgb: np.ndarray) -> np.ndarray:
     """(H, W) float32 colour gradient magnitude (max over channels of Sobel on a sigma-1 blur)."""
     blurred = cv2.GaussianBlur(rgb.astype(np.float32), (0, 0), 1.0)
     gx = cv2.Sobel(blurred, cv2.CV_32F, 1, 0)
@@ -230,10 +269,10 @@ def _signed_distance(mask: np.ndarray) -> np.ndarray:
     return np.round(np.where(mask, -(inside - 0.5), outside - 0.5)).astype(np.int32)
 
 
-def _image_measures(label: np.ndarray, ens: np.ndarray, rgb: np.ndarray, valid: np.ndarray,
-                    params: QualityParams) -> dict:
+def _image_measures(label: np.ndarray, ens: np.ndarray, rgb: np.ndarray | None, valid: np.ndarray,
+                    params: QualityParams, grad: np.ndarray | None = None) -> dict:
     """edge_alignment, and the missing / extra parts weighted by the lack of an image edge."""
-    grad = _gradient(rgb)
+    grad = image_gradient(rgb) if grad is None else grad
     h, w = label.shape
     ring = max(3, int(round(params.edge_ring_ratio * np.hypot(h, w))))
     dist = _signed_distance(label)
@@ -254,7 +293,37 @@ def _image_measures(label: np.ndarray, ens: np.ndarray, rgb: np.ndarray, valid: 
     area = max(np.count_nonzero(label), 1)
     out["missing_part"] = _part_evidence(ens & ~label & valid, contour_band, support, area, opening)
     out["extra_blob"] = _part_evidence(label & ~ens, contour_band, support, area, opening)
+    out.update(_contour_support(label, valid, support, size))
     return out
+
+
+def _contour_support(label: np.ndarray, valid: np.ndarray, support: np.ndarray, size: float) -> dict:
+    """How much of the label's outline runs along an image edge (features of the learned scorer).
+
+    Per outline pixel (outer contours, not on the image border nor under the ignore mask): the
+    relative edge strength within 2 px, capped at 1.
+      contour_support   its mean over the outline (1: every outline pixel is on a strong edge)
+      weakest_stretch   1 - the lowest mean over any stretch of the outline half the person's size
+                        long: a cut line or a blob's arc is a long stretch with no edge
+    """
+    contours, _ = cv2.findContours(label.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    h, w = label.shape
+    mean_sum, count, weakest = 0.0, 0, 0.0
+    window = max(4, int(round(0.5 * size)))
+    for c in contours:
+        x, y = c[:, 0, 0], c[:, 0, 1]
+        keep = (x > 1) & (y > 1) & (x < w - 2) & (y < h - 2) & valid[y, x]
+        values = np.minimum(support[y, x], 1.0)
+        mean_sum += float(values[keep].sum())
+        count += int(keep.sum())
+        if len(values) < window:
+            continue
+        # circular running mean of support, outline pixels on the frame or ignored count as supported
+        ring = np.where(keep, values, 1.0)
+        cum = np.concatenate([[0.0], np.cumsum(np.concatenate([ring, ring[:window]]))])
+        means = (cum[window:window + len(ring)] - cum[:len(ring)]) / window
+        weakest = max(weakest, 1.0 - float(means.min()))
+    return {"contour_support": mean_sum / count if count else 1.0, "weakest_stretch": weakest}
 
 
 def _frame(h: int, w: int) -> np.ndarray:

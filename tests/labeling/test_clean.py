@@ -13,6 +13,9 @@ from datasets.store import Store
 from labeling import clean
 from labeling.clean import CleanParams, DecideParams
 from labeling.quality import Assessment, QualityParams, Ramp
+from labeling.scorer import ScorerParams
+
+CHECKS_MODE = ScorerParams(mode="checks")  # label_quality = the checks' product, a firing check flags
 
 MEMBERS = ("mediapipe-selfie", "sinet")
 
@@ -103,17 +106,62 @@ def test_decision_rules(a, expected):
     assert clean.decide(a, DecideParams()) == expected
 
 
+def test_learned_decisions_flag_below_the_scorers_threshold_only():
+    a = assessment(0.3, ["shifted"])
+    assert clean.decide(a, DecideParams(), flag_below=0.2, checks_flag=False) == (False, "keep")  # a firing check alone
+    assert clean.decide(a, DecideParams(), flag_below=0.4, checks_flag=False) == (True, "replace")
+    weak = Assessment(member_iou={}, agreement=0.9, gt_iou=0.9, gt_boundary_iou=0.5,
+                      evidence={"shifted": 0.2, "off_edges": 0.4}, measures={}, label_quality=0.1, flags=[])
+    assert clean.reasons(weak) == ["off_edges"]  # flagged with no firing check: the strongest one is the reason
+    assert clean.reasons(assessment(0.1, ["box_shaped", "members_disagree"])) == ["box_shaped", "members_disagree"]
+
+
+def test_self_fitted_scorer_ranks_corrupted_labels_lowest(tiny_store, tmp_path):
+    root = tiny_store(n=24, size=(96, 64))
+    ids = list(Store(root).samples["id"])
+    labels = tmp_path / "labels"
+
+    def shifted(a):
+        return np.roll(a, 12, axis=1)
+
+    write_labels(root, labels, corrupt={ids[0]: boxed, ids[1]: shifted, ids[2]: boxed, ids[3]: shifted})
+    params = CleanParams(scorer=ScorerParams(mode="self", min_labels=10))
+    metrics = clean.run(params, root, labels)
+    assert metrics["scorer"] == "self" and metrics["scorer_examples"]["corrupted"] > 0
+    assert 0.0 < metrics["flag_threshold"] < 1.0
+    q = pd.read_parquet(labels / "quality.parquet").set_index("id")
+    assert q.label_quality.between(0.0, 1.0).all()
+    assert set(q.label_quality.nsmallest(4).index) == set(ids[:4])
+    assert q.loc[ids[:4], "flagged"].all() and all(len(f) for f in q.loc[ids[:4], "flags"])
+    # too few clean-looking labels for a fit: the shipped default weights
+    small = CleanParams(scorer=ScorerParams(mode="self", min_labels=100))
+    assert clean.run(small, root, labels)["scorer"] == "default"
+
+
+def test_fit_scorer_writes_weights_that_clean_can_use(tiny_store, tmp_path, repo_root):
+    root = tiny_store(n=6, size=(96, 64))
+    labels = tmp_path / "labels"
+    write_labels(root, labels)
+    weights = tmp_path / "scorer.json"
+    assert clean.main(["--store", str(root), "--labels", str(labels), "--params", str(repo_root / "params.yaml"),
+                       "--fit-scorer", str(weights)]) == 0
+    assert not (labels / "quality.parquet").exists()  # fitting only
+    params = CleanParams(scorer=ScorerParams(mode="default", weights=str(weights)))
+    assert clean.run(params, root, labels)["scorer"] == "default"
+
+
 def test_refine_decision_writes_a_soft_label(tiny_store, tmp_path):
     root = tiny_store(n=2, size=(96, 64))
     labels = tmp_path / "labels"
     write_labels(root, labels)
-    params = CleanParams(decide=DecideParams(flag_below=1.01, refine_flags=["off_edges"], refine_min_iou=0.5))
+    params = CleanParams(decide=DecideParams(flag_below=1.01, refine_flags=["off_edges"], refine_min_iou=0.5),
+                         scorer=CHECKS_MODE)
     # every label is 'flagged' (quality < 1.01) without a firing check: the rules say replace...
     clean.run(params, root, labels)
     assert set(pd.read_parquet(labels / "quality.parquet").decision) == {"replace"}
     # ...unless their only flag is a refine flag: force one through a ramp that always fires
     params = CleanParams(quality=QualityParams(ramps={"off_edges": Ramp(-2.0, -1.0)}),
-                         decide=DecideParams(refine_flags=["off_edges"], refine_min_iou=0.5))
+                         decide=DecideParams(refine_flags=["off_edges"], refine_min_iou=0.5), scorer=CHECKS_MODE)
     metrics = clean.run(params, root, labels)
     assert metrics["decisions"]["refine"] == 2
     store = Store(root)

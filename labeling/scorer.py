@@ -1,0 +1,272 @@
+"""A learned label-quality scorer, trained on self-corruption: no labels of which labels are wrong.
+
+The checks of ``labeling.quality`` each look at one kind of error; how much each matters, and how
+they combine, depends on the data and the ensemble. The scorer learns that from the store itself:
+
+1. take the labels the checks consider clean (check product >= ``clean_min``),
+2. corrupt each of them ``corruptions`` times with random parameters (``corrupt``: dilate, erode,
+   shift, cut off a part along a random line, replace by its boxes, add a blob),
+3. assess the originals and the corrupted copies against the same ensemble alphas, and fit a
+   logistic regression (standardised ``FEATURES``, L2) of corrupted vs original,
+4. pick the flag threshold: the highest recall whose precision, estimated out of fold on those
+   examples at a share ``prior`` of wrong labels, reaches ``target_precision``.
+
+``label_quality = 1 - P(corrupted | features)``. The weights are a dozen numbers in a small JSON
+(``Scorer.save`` / ``Scorer.load``); a store with too few labels to fit on uses the shipped default
+(``labeling/scorer_default.json``, fitted the same way; ``python -m labeling clean --fit-scorer``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from labeling.quality import Assessment
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().with_name("scorer_default.json")
+KINDS = ("dilate", "erode", "shift", "cut", "box", "blob")
+# (measure or evidence, lo, hi): each feature is clipped to [lo, hi] (outliers do not dominate)
+FEATURES = (
+    ("gt_iou", 0.0, 1.0),
+    ("gt_boundary_iou", 0.0, 1.0),
+    ("confident_iou", 0.0, 1.0),
+    ("shrink_gain", 0.0, 0.5),
+    ("grow_gain", 0.0, 0.5),
+    ("shift_gain", 0.0, 0.5),
+    ("missing_part", 0.0, 1.0),
+    ("extra_blob", 0.0, 1.0),
+    ("edge_alignment", 0.0, 1.0),
+    ("box_extent", 0.0, 1.0),
+    ("soft_precision", 0.0, 1.0),
+    ("soft_recall", 0.0, 1.0),
+    ("sure_extra", 0.0, 1.0),
+    ("sure_missing", 0.0, 1.0),
+    ("extra_component", 0.0, 1.0),
+    ("missing_component", 0.0, 1.0),
+    ("area_ratio", -2.0, 2.0),
+    ("empty_label", 0.0, 1.0),
+    ("contour_support", 0.0, 1.0),
+    ("weakest_stretch", 0.0, 1.0),
+    ("agreement", 0.0, 1.0),
+    ("confident_share", 0.0, 1.0),
+    ("person_scale", 0.0, 1.0),  # sqrt(label area / image area)
+    ("check_quality", 0.0, 1.0),  # the checks' product (quality.assess)
+)
+NAMES = tuple(f[0] for f in FEATURES)
+
+
+@dataclass(frozen=True)
+class ScorerParams:
+    mode: Literal["self", "default", "checks"] = "self"  # self: fit on this store; default: the shipped weights; checks: product of check evidences
+    weights: str = ""  # a weights JSON to use instead of the shipped default (mode default, and self's fallback)
+    corruptions: int = 2  # self: corrupted copies per clean label
+    clean_min: float = 0.5  # self: labels whose check product is below this are not used as clean examples
+    min_labels: int = 20  # self: fewer clean labels than this -> the default weights
+    l2: float = 1.0  # ridge penalty on the standardised coefficients
+    prior: float = 0.2  # expected share of wrong labels, to turn TPR / FPR into precision
+    target_precision: float = 0.8  # flag threshold: best recall at this precision (out-of-fold estimate)
+    seed: int = 0  # corruption draws (per label: seed and the label's id)
+
+    def __post_init__(self):
+        if self.mode not in ("self", "default", "checks"):
+            raise ValueError(f"`scorer.mode` should be one of ['self', 'default', 'checks'], got {self.mode!r}")
+        if not 0.0 < self.prior < 1.0 or not 0.0 < self.target_precision <= 1.0:
+            raise ValueError(f"`prior` should be in (0, 1) and `target_precision` in (0, 1], got "
+                             f"{self.prior!r}, {self.target_precision!r}")
+
+
+def features(a: Assessment) -> np.ndarray:
+    """(len(FEATURES),) float64 from an assessment's measures and evidences (missing -> a neutral value)."""
+    values = {**a.evidence, **a.measures, "agreement": a.agreement,
+              "person_scale": float(np.sqrt(a.measures.get("label_area", 0.0)))}
+    neutral = {"edge_alignment": 1.0, "soft_precision": 1.0, "soft_recall": 1.0, "confident_iou": 1.0,
+               "contour_support": 1.0}
+    return np.array([np.clip(values.get(n, neutral.get(n, 0.0)), lo, hi) for n, lo, hi in FEATURES], np.float64)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # stable for any z
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100) -> tuple[np.ndarray, float]:
+    """(coef (D,), bias) of an L2-penalised logistic regression, classes weighted to equal total weight.
+
+    x: (N, D) standardised features; y: (N,) 0/1. Newton steps (the problem is small and convex).
+    """
+    y = np.asarray(y, np.float64)
+    if y.min() == y.max():
+        raise ValueError(f"fit_logistic: both classes are needed, got only {int(y[0])}s ({len(y)} examples)")
+    n, d = x.shape
+    xb = np.hstack([x, np.ones((n, 1))])
+    weight = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1.0 - y.mean()))
+    reg = np.full(d + 1, float(l2))
+    reg[-1] = 0.0  # no penalty on the bias
+    w = np.zeros(d + 1)
+    for _ in range(iters):
+        p = _sigmoid(xb @ w)
+        grad = xb.T @ (weight * (p - y)) + reg * w
+        hess = (xb * (weight * p * (1.0 - p))[:, None]).T @ xb + np.diag(reg) + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    return w[:-1], float(w[-1])
+
+
+def precision_threshold(quality_clean: np.ndarray, quality_bad: np.ndarray, target: float, prior: float) -> float:
+    """The flag threshold t (flag when quality < t) with the best recall whose precision >= ``target``.
+
+    precision(t) = prior TPR / (prior TPR + (1 - prior) FPR), TPR / FPR the shares of bad / clean
+    examples below t. When no t reaches the target, the t of the best precision.
+    """
+    cuts = np.unique(np.concatenate([quality_clean, quality_bad]))
+    thresholds = np.concatenate([(cuts[:-1] + cuts[1:]) / 2, [cuts[-1] + 1e-9]])
+    best_ok, best_any = None, (-1.0, 0.0)
+    for t in thresholds:
+        tpr, fpr = float(np.mean(quality_bad < t)), float(np.mean(quality_clean < t))
+        if tpr == 0.0:
+            continue
+        precision = prior * tpr / (prior * tpr + (1 - prior) * fpr)
+        if precision >= target and (best_ok is None or tpr > best_ok[0]):
+            best_ok = (tpr, float(t))
+        if precision > best_any[0]:
+            best_any = (precision, float(t))
+    return best_ok[1] if best_ok else best_any[1]
+
+
+@dataclass
+class Scorer:
+    """label_quality = 1 - sigmoid(coef . (features - mean) / scale + bias); flag when < threshold."""
+    names: list[str]
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    bias: float
+    threshold: float
+    fitted_on: str = ""  # what the weights were fitted on (for people)
+
+    def quality(self, x: np.ndarray) -> np.ndarray:
+        """(N,) label quality in [0, 1] from (N, D) features (``features`` order)."""
+        if list(self.names) != list(NAMES):
+            raise ValueError(f"scorer weights are for features {self.names}, this code computes {list(NAMES)}: "
+                             "refit them (python -m labeling clean --fit-scorer)")
+        z = (np.atleast_2d(x) - np.array(self.mean)) / np.array(self.scale)
+        return 1.0 - _sigmoid(z @ np.array(self.coef) + self.bias)
+
+    def save(self, path: Path | str) -> None:
+        from datasets import io
+
+        io.write_text(Path(path), json.dumps(asdict(self), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: Path | str) -> "Scorer":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no scorer weights (fit some with `python -m labeling clean "
+                                    "--store S --labels L --fit-scorer PATH`, or set clean.scorer.mode: self)")
+        return cls(**json.loads(path.read_text()))
+
+
+def fit(x_clean: np.ndarray, x_bad: np.ndarray, params: ScorerParams, fitted_on: str = "",
+        folds: int = 5) -> Scorer:
+    """A scorer from clean (N0, D) and corrupted (N1, D) feature rows; threshold from out-of-fold scores."""
+    x = np.vstack([x_clean, x_bad])
+    y = np.concatenate([np.zeros(len(x_clean)), np.ones(len(x_bad))])
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale = np.where(scale > 1e-9, scale, 1.0)
+    z = (x - mean) / scale
+    coef, bias = fit_logistic(z, y, params.l2)
+    # out-of-fold qualities for the threshold (in-sample scores would promise too much precision)
+    fold = np.arange(len(y)) % folds
+    oof = np.empty(len(y))
+    for k in range(folds):
+        train = fold != k
+        if len(np.unique(y[train])) < 2 or not (~train).any():
+            oof[~train] = 1.0 - _sigmoid(z[~train] @ coef + bias)
+            continue
+        c, b = fit_logistic(z[train], y[train], params.l2)
+        oof[~train] = 1.0 - _sigmoid(z[~train] @ c + b)
+    threshold = precision_threshold(oof[y == 0], oof[y == 1], params.target_precision, params.prior)
+    return Scorer(names=list(NAMES), mean=mean.round(6).tolist(), scale=scale.round(6).tolist(),
+                  coef=coef.round(6).tolist(), bias=round(bias, 6), threshold=round(threshold, 6), fitted_on=fitted_on)
+
+
+# ---------------------------------------------------------------- self-corruption
+def label_rng(seed: int, sample_id: str) -> np.random.Generator:
+    """A generator for one label, independent of the order labels are visited in."""
+    return np.random.default_rng([seed, int(hashlib.sha1(sample_id.encode()).hexdigest()[:12], 16)])
+
+
+def _disk(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def corrupt(label: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """``label`` (H, W) bool with one error of ``kind`` (KINDS), parameters drawn from ``rng``.
+
+    Sizes are relative to the label's size s = sqrt(area): dilate / erode by 3-12% of s, shift by
+    6-25% of s in any direction, cut away 15-45% of the area beyond a line at a random angle,
+    replace each part (>= 1% of the area) by its box, add an ellipse of 10-50% of the area centred
+    on a random contour point.
+    """
+    m8 = label.astype(np.uint8)
+    h, w = label.shape
+    size = float(np.sqrt(max(np.count_nonzero(label), 1)))
+    if kind in ("dilate", "erode"):
+        r = max(1, int(round(rng.uniform(0.03, 0.12) * size)))
+        op = cv2.dilate if kind == "dilate" else cv2.erode
+        return op(m8, _disk(r)).astype(bool)
+    if kind == "shift":
+        d, angle = rng.uniform(0.06, 0.25) * size, rng.uniform(0, 2 * np.pi)
+        move = np.float32([[1, 0, round(d * np.cos(angle))], [0, 1, round(d * np.sin(angle))]])
+        return cv2.warpAffine(m8, move, (w, h), flags=cv2.INTER_NEAREST).astype(bool)
+    if kind == "cut":
+        ys, xs = np.nonzero(label)
+        angle = rng.uniform(0, 2 * np.pi)
+        along = xs * np.cos(angle) + ys * np.sin(angle)
+        limit = np.quantile(along, 1.0 - rng.uniform(0.15, 0.45))
+        out = label.copy()
+        out[ys[along > limit], xs[along > limit]] = False
+        return out
+    if kind == "box":
+        n, _, stats, _ = cv2.connectedComponentsWithStats(m8)
+        out = label.copy()
+        for i in range(1, n):
+            x, y, bw, bh, a = stats[i]
+            if a >= 0.01 * label.sum():
+                out[y:y + bh, x:x + bw] = True
+        return out
+    if kind == "blob":
+        contours, _ = cv2.findContours(m8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        points = max(contours, key=len)[:, 0]
+        px, py = points[rng.integers(len(points))]
+        axis = np.sqrt(label.sum() * rng.uniform(0.1, 0.5) / np.pi)
+        ratio = rng.uniform(0.5, 2.0)
+        out = np.zeros((h, w), np.uint8)
+        cv2.ellipse(out, (int(px), int(py)), (max(2, int(axis * ratio)), max(2, int(axis / ratio))),
+                    rng.uniform(0, 180), 0, 360, 1, -1)
+        return label | out.astype(bool)
+    raise ValueError(f"corruption kind should be one of {list(KINDS)}, got {kind!r}")
+
+
+def corruptions(label: np.ndarray, count: int, rng: np.random.Generator, max_iou: float = 0.95) -> list[np.ndarray]:
+    """``count`` corrupted copies of ``label`` (bool), kinds drawn without repeats while they last.
+
+    A copy that barely differs from the label (IoU > ``max_iou``: a box on a boxy label) is drawn
+    again once with another kind, then dropped. An empty label gets none.
+    """
+    if not label.any():
+        return []
+    kinds = list(rng.permutation(KINDS))
+    out = []
+    while len(out) < count and kinds:
+        bad = corrupt(label, kinds.pop(), rng)
+        union = np.count_nonzero(bad | label)
+        if union and np.count_nonzero(bad & label) / union <= max_iou:
+            out.append(bad)
+    return out
