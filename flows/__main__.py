@@ -9,6 +9,7 @@ import datasets  # noqa: F401  (environment defaults)
 # command -> module holding `main(argv: list[str] | None) -> int | None`
 COMMANDS: dict[str, str] = {
     "autolabel": "flows.autolabel",
+    "ingest": "flows.ingest",
     "label-round": "flows.label_round",
     "pipeline": "flows.pipeline",
     "plots": "flows.plots",

@@ -1,0 +1,58 @@
+"""Prefect flow: ingest every configured source (params.yaml `sources`) into its sample store.
+
+    python -m flows ingest [--stores data/stores] [--only NAME ...] [--params params.yaml]
+
+One task per source, each calling the library function the `ingest@<source>` DVC stages call
+(`datasets.ingest.run`), retried only on I/O errors; the flow adds no logic of its own. Use it to
+ingest outside DVC (e.g. on a machine that holds the raw data); inside the pipeline, `dvc repro ingest`
+does the same and records it in dvc.lock.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from prefect import flow, task
+
+from datasets import ingest
+from datasets.cli import setup_logging, write_metrics
+from datasets.config import load_section, read_params
+from flows.tasks import retry_on_io
+
+log = logging.getLogger(__name__)
+
+ingest_task = task(ingest.run, name="ingest", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_on_io,
+                   task_run_name="ingest {name}")
+
+
+@flow(name="ingest")
+def ingest_sources(stores: str = "data/stores", only: list[str] | None = None,
+                   params_file: str = "params.yaml") -> dict[str, dict]:
+    """Ingest each source of `sources` (or those named in ``only``) into ``stores``/<name>."""
+    sources = read_params(params_file).get("sources") or {}
+    unknown = sorted(set(only or []) - set(sources))
+    if unknown:
+        raise ValueError(f"{params_file}: no source(s) {unknown} under `sources` (known: {sorted(sources)})")
+    params = load_section("ingest", ingest.IngestParams, params_file)
+    futures = {name: ingest_task.submit(params, spec["format"], Path(spec["src"]), Path(stores) / name, name=name,
+                                        annotations=spec.get("annotations"))
+               for name, spec in sources.items() if not only or name in only}
+    return {name: future.result() for name, future in futures.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m flows ingest", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stores", default="data/stores", help="one store per source is written here")
+    parser.add_argument("--only", nargs="*", help="source names to ingest (default: all)")
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--metrics", type=Path, help="write every source's counts here (JSON)")
+    args = parser.parse_args(argv)
+    setup_logging()
+    results = ingest_sources(args.stores, args.only, args.params)
+    for name, figures in results.items():
+        log.info("%s: %d samples, %d quarantined, %d without a person", name, figures["samples"],
+                 figures["quarantined"], figures["no_person"])
+    write_metrics(args.metrics, results)
+    return 0
