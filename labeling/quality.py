@@ -21,6 +21,10 @@ label with perturbed copies of itself on the same image, so they hold even where
 only roughly right; the image checks need no model at all. ``members_disagree`` is no error of the
 label: it says the ensemble itself is unsure here (mean pairwise IoU below ``members_disagree``).
 Pixels under the store's ignore mask are excluded everywhere.
+
+``measures`` also holds what the learned scorer (labeling/scorer.py) reads besides the checks: the
+soft ensemble's support of the label (``_support_measures``), how much of the label's outline runs
+along an image edge (``_contour_support``) and the checks' product (``check_quality``).
 """
 from __future__ import annotations
 
