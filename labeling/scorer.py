@@ -62,7 +62,8 @@ NAMES = tuple(f[0] for f in FEATURES)
 
 @dataclass(frozen=True)
 class ScorerParams:
-    mode: Literal["self", "default", "checks"] = "self"  # self: fit on this store; default: the shipped weights; checks: product of check evidences
+    # self: fit on this store at run time; default: the shipped weights; checks: the checks' product
+    mode: Literal["self", "default", "checks"] = "self"
     weights: str = ""  # a weights JSON to use instead of the shipped default (mode default, and self's fallback)
     corruptions: int = 2  # self: corrupted copies per clean label
     clean_min: float = 0.5  # self: labels whose check product is below this are not used as clean examples
