@@ -37,7 +37,8 @@ def stale_stages(cwd: Path | str = ".") -> list[str]:
 def metrics(cwd: Path | str = ".") -> dict[str, dict]:
     """`dvc metrics show --json` as {file: {metric: value}} for the workspace."""
     data = json.loads(_run(["metrics", "show", "--json"], cwd) or "{}")
-    files = data.get("workspace", {}).get("data", {}) if isinstance(data, dict) else {}
+    workspace = data.get("", data.get("workspace", {}))  # DVC 3 keys the workspace as ""
+    files = workspace.get("data", {})
     return {path: entry.get("data", {}) for path, entry in files.items()}
 
 
