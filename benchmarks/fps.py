@@ -29,10 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", action="append", help="baseline name (repeatable; default both MediaPipe)")
     parser.add_argument("--frames", type=int, default=60, help="timed frames per row (median)")
     parser.add_argument("--image", type=Path, help="photo used as the frame (default: synthetic)")
+    parser.add_argument("--model-threads", type=int, default=1,
+                        help="cap on our model's intra-op threads (0 = every CPU; evaluate.model_threads)")
     args = parser.parse_args(argv)
     models = args.model or ["models/matting.onnx"]
     baselines = args.baseline or ["mediapipe-selfie", "mediapipe-landscape"]
-    predictors = {name: load_predictor(name) for name in models + baselines}
+    predictors = {name: load_predictor(name, max_threads=args.model_threads) for name in models + baselines}
     for name in models:
         if name.endswith(".pt"):
             print(f"{name}: {count_parameters(TorchPredictor(name).model)} parameters")

@@ -71,10 +71,15 @@ def to_frame_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.clip(up, 0.0, 1.0, out=up)
 
 
-class TorchPredictor:
-    """A .pt checkpoint run with PyTorch on the CPU."""
+def capped(threads: int, max_threads: int) -> int:
+    """``threads`` limited to ``max_threads`` (0 = no limit)."""
+    return min(threads, max_threads) if max_threads else threads
 
-    def __init__(self, path: Path | str, threads: int | None = None):
+
+class TorchPredictor:
+    """A .pt checkpoint run with PyTorch on the CPU; ``max_threads`` caps ``set_threads`` (0 = no cap)."""
+
+    def __init__(self, path: Path | str, threads: int | None = None, max_threads: int = 0):
         import torch
 
         from training.checkpoint import load_model
@@ -83,11 +88,12 @@ class TorchPredictor:
         self.model = load_model(path)
         self.config = self.model.config
         self.name = Path(path).name
+        self.max_threads = max_threads
         if threads:
             self.set_threads(threads)
 
     def set_threads(self, threads: int) -> None:
-        self._torch.set_num_threads(threads)
+        self._torch.set_num_threads(capped(threads, self.max_threads))
 
     def predict(self, rgb: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
         h, w = rgb.shape[:2]
@@ -102,10 +108,11 @@ class OnnxPredictor:
     """An exported .onnx model (fp32 or int8) run with onnxruntime on the CPU.
 
     The input size comes from the model's metadata (``input_width``/``input_height``, written by
-    export) or, failing that, from a static input shape.
+    export) or, failing that, from a static input shape. ``max_threads`` caps the intra-op threads
+    that ``set_threads`` asks for (0 = no cap).
     """
 
-    def __init__(self, path: Path | str, threads: int | None = None):
+    def __init__(self, path: Path | str, threads: int | None = None, max_threads: int = 0):
         import onnxruntime as ort
 
         self._ort = ort
@@ -113,7 +120,8 @@ class OnnxPredictor:
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no ONNX model (export one with `python -m training export`)")
         self.name = self.path.name
-        self.threads = threads or 0
+        self.max_threads = max_threads
+        self.threads = capped(threads, max_threads) if threads else max_threads
         self._open()
         meta = self.session.get_modelmeta().custom_metadata_map
         shape = self.session.get_inputs()[0].shape
@@ -135,6 +143,7 @@ class OnnxPredictor:
         self.input_name = self.session.get_inputs()[0].name
 
     def set_threads(self, threads: int) -> None:
+        threads = capped(threads, self.max_threads)
         if threads != self.threads:
             self.threads = threads
             self._open()
@@ -147,17 +156,18 @@ class OnnxPredictor:
         return to_frame_alpha(alpha, h, w)
 
 
-def load_predictor(model: str, threads: int | None = None, params_path: Path | str = "params.yaml") -> Predictor:
+def load_predictor(model: str, threads: int | None = None, params_path: Path | str = "params.yaml",
+                   max_threads: int = 0) -> Predictor:
     """A predictor for a .pt/.onnx path or a baseline name (see ``training.baselines.BASELINES``;
-    ``params_path`` configures the ``ensemble`` baseline)."""
+    ``params_path`` configures the ``ensemble`` baseline; ``max_threads`` caps our model's runtime)."""
     from training import baselines
 
     if model in baselines.BASELINES:
         return baselines.load_baseline(model, params_path)
     suffix = Path(model).suffix.lower()
     if suffix == ".pt":
-        return TorchPredictor(model, threads)
+        return TorchPredictor(model, threads, max_threads)
     if suffix == ".onnx":
-        return OnnxPredictor(model, threads)
+        return OnnxPredictor(model, threads, max_threads)
     raise ValueError(f"`--model` should be a .pt checkpoint, an .onnx file or one of {sorted(baselines.BASELINES)}, "
                      f"got {model!r}")

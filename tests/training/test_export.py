@@ -50,6 +50,9 @@ def test_export_fp32_and_int8(tiny_checkpoint, params_file, calibration_dir, tmp
     frame = np.random.default_rng(2).integers(0, 255, (90, 160, 3), dtype=np.uint8)
     a, b = TorchPredictor(ckpt).predict(frame), OnnxPredictor(onnx_path).predict(frame)
     assert a.shape == b.shape == (90, 160) and np.abs(a - b).max() < 1e-4
+    capped = OnnxPredictor(onnx_path, max_threads=1)
+    capped.set_threads(4)
+    assert capped.threads == 1 and capped.session.get_session_options().intra_op_num_threads == 1
 
 
 def test_export_without_calibration_warns(tiny_checkpoint, params_file, tmp_path, caplog):
