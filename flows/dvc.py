@@ -4,9 +4,12 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+DVC = [sys.executable, "-m", "dvc"]  # this environment's DVC, whatever PATH says
 
 
 class DvcError(RuntimeError):
@@ -15,7 +18,7 @@ class DvcError(RuntimeError):
 
 def _run(args: list[str], cwd: Path | str = ".") -> str:
     log.info("$ dvc %s", " ".join(args))
-    proc = subprocess.run(["dvc", *args], cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run([*DVC, *args], cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise DvcError(f"`dvc {' '.join(args)}` failed (exit {proc.returncode}) in {cwd}:\n"
                        f"{proc.stdout[-4000:]}{proc.stderr[-4000:]}")
@@ -44,7 +47,7 @@ def metrics(cwd: Path | str = ".") -> dict[str, dict]:
 
 def default_remote(cwd: Path | str = ".") -> str | None:
     """The name of the default DVC remote, or None when none is set."""
-    proc = subprocess.run(["dvc", "remote", "default"], cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run([*DVC, "remote", "default"], cwd=cwd, capture_output=True, text=True)
     name = proc.stdout.strip()
     return name if proc.returncode == 0 and name else None
 

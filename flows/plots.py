@@ -17,6 +17,7 @@ from pathlib import Path
 
 from datasets import io
 from datasets.cli import setup_logging
+from flows import dvc
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def show(template: Path, out: Path) -> Path:
     """Run `dvc plots show` with the offline template; returns the HTML file it wrote."""
     if not template.is_file():
         raise FileNotFoundError(f"{template}: no offline plots template (run `make setup`)")
-    subprocess.run(["dvc", "plots", "show", "--html-template", str(template), "-o", str(out)], check=True)
+    subprocess.run([*dvc.DVC, "plots", "show", "--html-template", str(template), "-o", str(out)], check=True)
     return out / "index.html"
 
 
