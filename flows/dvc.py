@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,13 +13,19 @@ log = logging.getLogger(__name__)
 DVC = [sys.executable, "-m", "dvc"]  # this environment's DVC, whatever PATH says
 
 
+def _env() -> dict[str, str]:
+    """The environment for DVC: this interpreter's folder first on PATH, so stage commands (`python -m
+    ...`) run in the same environment as the flow."""
+    return {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+
+
 class DvcError(RuntimeError):
     """A `dvc` command that failed; the message carries its output."""
 
 
 def _run(args: list[str], cwd: Path | str = ".") -> str:
     log.info("$ dvc %s", " ".join(args))
-    proc = subprocess.run([*DVC, *args], cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run([*DVC, *args], cwd=cwd, env=_env(), capture_output=True, text=True)
     if proc.returncode != 0:
         raise DvcError(f"`dvc {' '.join(args)}` failed (exit {proc.returncode}) in {cwd}:\n"
                        f"{proc.stdout[-4000:]}{proc.stderr[-4000:]}")
@@ -47,7 +54,7 @@ def metrics(cwd: Path | str = ".") -> dict[str, dict]:
 
 def default_remote(cwd: Path | str = ".") -> str | None:
     """The name of the default DVC remote, or None when none is set."""
-    proc = subprocess.run([*DVC, "remote", "default"], cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run([*DVC, "remote", "default"], cwd=cwd, env=_env(), capture_output=True, text=True)
     name = proc.stdout.strip()
     return name if proc.returncode == 0 and name else None
 
