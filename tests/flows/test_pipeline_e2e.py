@@ -117,14 +117,14 @@ def _ran(out: str) -> set[str]:
 def test_one_param_reruns_only_its_dependents(repo):
     original = (repo / "params.yaml").read_text()
     params = yaml.safe_load(original)
-    set_params(repo, {"synthesize": {"seed": params["synthesize"]["seed"] + 1}})
+    set_params(repo, {"evaluate": {"worst": params["evaluate"]["worst"] - 1}})
     try:
         changed = set(json.loads(sh(repo, "dvc", "status", "--json").stdout))
         ran = _ran(sh(repo, "dvc", "repro").stdout)
     finally:
         (repo / "params.yaml").write_text(original)
-    assert changed == {"synthesize"}
-    assert ran == {"synthesize", "testset", "train", "export", "evaluate", "report"}
+    assert changed == {"evaluate"}
+    assert ran == {"evaluate", "report"}
     sh(repo, "dvc", "repro")  # back to the original outputs (from DVC's run cache)
     assert "up to date" in sh(repo, "dvc", "status").stdout
 
@@ -167,7 +167,7 @@ def test_label_round_resumes_and_merges_corrections(repo, studio_params, studio_
     first = subprocess.run(cmd, cwd=repo, env={**_env(), **env}, capture_output=True, text=True)
     assert first.returncode != 0 and "tasks done after" in first.stdout + first.stderr
     state = json.loads((repo / "reports" / "rounds" / "round-1.json").read_text())
-    assert list(state["done"]) == ["push"] and state["done"]["push"]["created"] >= 1
+    assert set(state["done"]) == {"push"} and state["done"]["push"]["created"] >= 1
 
     client = LabelStudio(base_url=studio_server.url, api_key=token)
     project = next(p for p in client.projects.list() if p.title.endswith("round 1"))
@@ -183,7 +183,7 @@ def test_label_round_resumes_and_merges_corrections(repo, studio_params, studio_
     second = subprocess.run(cmd, cwd=repo, env={**_env(), **env}, capture_output=True, text=True)
     assert second.returncode == 0, second.stderr[-3000:]
     state = json.loads((repo / "reports" / "rounds" / "round-1.json").read_text())
-    assert list(state["done"]) == ["push", "wait", "pull", "retrain"]
+    assert set(state["done"]) == {"push", "wait", "pull", "retrain"}
     for sid, mask in painted.items():
         pulled = io.read_mask(repo / "data" / "corrections" / "round-1" / f"{sid}.png")
         assert np.array_equal(pulled >= 128, mask >= 128)  # soft only where the ensemble agreed at the edge
