@@ -28,7 +28,7 @@ from datasets import cli
 from datasets.cli import setup_logging, write_metrics
 from datasets.config import load_section
 from datasets.masks import edge_band
-from training.bench import composite
+from training.bench import Compositor
 from training.predict import load_predictor
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,7 @@ def convert_video(input_path: Path | str, output_path: Path | str, model: str, b
     predictor = load_predictor(model)
     bg = fit_background(io.read_image(background), width, height) if background is not None else None
     skipper = EdgeSkipper(params, width, height)
+    blend = Compositor()
     frames = skipped = 0
     alpha: np.ndarray | None = None
     pending: list[tuple[np.ndarray, np.ndarray]] = []  # (frame, alpha uint8) of t-2, t-1 for OFD
@@ -136,7 +137,7 @@ def convert_video(input_path: Path | str, output_path: Path | str, model: str, b
 
         def emit(frame: np.ndarray, a: np.ndarray) -> None:
             back = bg if bg is not None else cv2.GaussianBlur(frame, (0, 0), params.blur_sigma)
-            writer.write(cv2.cvtColor(composite(frame, a, back), cv2.COLOR_RGB2BGR))
+            writer.write(cv2.cvtColor(blend(frame, a, back), cv2.COLOR_RGB2BGR))
 
         decoded = _frames(cap)
         if progress:

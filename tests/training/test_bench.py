@@ -15,6 +15,17 @@ def test_composite_blends_in_8_bit():
     assert out[..., 0].tolist() == [[200, 0], [100, 50]]
 
 
+def test_compositor_matches_composite_and_reuses_its_buffers():
+    rng = np.random.default_rng(0)
+    frame, background = (rng.integers(0, 256, (6, 5, 3), dtype=np.uint8) for _ in range(2))
+    alpha = rng.random((6, 5), dtype=np.float32)
+    blend = bench.Compositor()
+    first = blend(frame, alpha, background)
+    assert np.array_equal(first, bench.composite(frame, alpha, background))
+    assert blend(frame, 1.0 - alpha, background) is first  # same buffer, new content
+    assert blend(frame[:4], alpha[:4], background[:4]).shape == (4, 5, 3)  # a new size gets new buffers
+
+
 def test_input_size_keeps_aspect_and_pixel_budget():
     assert input_size(720, 1280, 256, 144) == (256, 144)
     assert input_size(1080, 1920, 256, 144) == (256, 144)
