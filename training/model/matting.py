@@ -39,7 +39,7 @@ class ModelConfig:
     attention: bool = False  # attention gates on the skip connections
     refine_hidden: int = 2  # decoder channels carried to full resolution (full-res layers dominate latency)
     refine_growth: int = 2  # channels added by each dense layer of the refinement head
-    refine_layers: int = 2  # dense layers at full resolution
+    refine_layers: int = 1  # dense layers at full resolution (~0.5 ms each at 256x144 on one core)
 
     def __post_init__(self):
         if self.in_channels not in (3, 4):
