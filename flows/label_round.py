@@ -21,7 +21,7 @@ import logging
 import time
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 
 from datasets import io
 from datasets.cli import setup_logging
@@ -65,7 +65,7 @@ def wait(params: studio.StudioParams, round_no: int, timeout_s: float, poll_s: f
     deadline = time.monotonic() + timeout_s
     while True:
         progress = studio.round_progress(params, round_no)
-        log.info("round %d: %d of %d tasks done", round_no, progress["done"], progress["tasks"])
+        get_run_logger().info("round %d: %d of %d tasks done", round_no, progress["done"], progress["tasks"])
         if progress["done"] >= progress["tasks"]:
             return progress
         if time.monotonic() >= deadline:
@@ -96,7 +96,7 @@ def label_round(round_no: int, timeout_s: float = 72 * 3600, poll_s: float = 60.
     }
     for step in STEPS:
         if step in state["done"]:
-            log.info("round %d: %s already done", round_no, step)
+            get_run_logger().info("round %d: %s already done", round_no, step)
             continue
         mark_done(root, state, step, steps[step]())
     return state

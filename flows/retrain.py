@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 
 from datasets.cli import setup_logging
 from datasets.config import load_section
@@ -54,7 +54,8 @@ def pull_corrections(cwd: str) -> str:
     proc = subprocess.run([sys.executable, "-m", "labeling", "studio", "pull", "--latest",
                            "--out", "data/corrections"], cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
-        log.warning("no corrections pulled (Label Studio: %s)", (proc.stderr or proc.stdout).strip()[-500:])
+        why = (proc.stderr or proc.stdout).strip()[-500:]
+        get_run_logger().warning("no corrections pulled (Label Studio: %s)", why)
         return "skipped"
     return "pulled"
 
@@ -83,7 +84,7 @@ def retrain(cwd: str = ".", params_file: str = "params.yaml") -> dict:
     stale = tasks.stale_stages(cwd)
     has_champion = champion.champion_metrics(root / CHAMPION_DIR) is not None
     if not stale and has_champion:
-        log.info("no new data and no changed stage since the last build: nothing to do")
+        get_run_logger().info("no new data and no changed stage since the last build: nothing to do")
         return {"action": "nothing", "reason": "no new data"}
     tasks.repro_stage.with_options(task_run_name="dvc repro (all)")(None, cwd=cwd)
     candidate = json.loads((root / CANDIDATE_METRICS).read_text())
@@ -97,7 +98,7 @@ def retrain(cwd: str = ".", params_file: str = "params.yaml") -> dict:
              "champion": None if current is None else {k: current.get(k) for k in ("iou", "boundary_iou", "mad",
                                                                                    "grad", "n")}}
     champion.record(root / HISTORY, entry)
-    log.info("%s: %s", action, decision.reason)
+    get_run_logger().info("%s: %s", action, decision.reason)
     if params.push and dvc.default_remote(cwd):
         dvc.push(cwd)
     return entry
