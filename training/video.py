@@ -45,6 +45,7 @@ class VideoParams:
     max_skip: int = 8  # segment at least every max_skip + 1 frames
     analysis_width: int = 256  # width of the grey frames compared for the skip decision
     blur_sigma: float = 12.0  # Gaussian sigma (frame pixels) of --blur
+    model_threads: int = 1  # intra-op threads of the model's runtime (0 = every CPU; see evaluate.model_threads)
     codec: str = "mp4v"  # FourCC of the output
 
 
@@ -58,6 +59,14 @@ def one_frame_delay(prev2: np.ndarray, prev: np.ndarray, cur: np.ndarray, thresh
     out = prev.copy()
     out[flicker] = ((prev2[flicker].astype(np.uint16) + cur[flicker]) // 2).astype(np.uint8)
     return out
+
+
+def blur_background(frame: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur of ``sigma`` frame pixels, computed at 1/4 size (same look, ~10x cheaper at 720p)."""
+    h, w = frame.shape[:2]
+    small = cv2.resize(frame, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), max(0.5, sigma / 4))
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def fit_background(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -122,7 +131,7 @@ def convert_video(input_path: Path | str, output_path: Path | str, model: str, b
     width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     fps_in = cap.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    predictor = load_predictor(model)
+    predictor = load_predictor(model, max_threads=params.model_threads)
     bg = fit_background(io.read_image(background), width, height) if background is not None else None
     skipper = EdgeSkipper(params, width, height)
     blend = Compositor()
@@ -136,7 +145,7 @@ def convert_video(input_path: Path | str, output_path: Path | str, model: str, b
             raise RuntimeError(f"{output_path}: cannot open a {params.codec!r} video writer for {width}x{height}")
 
         def emit(frame: np.ndarray, a: np.ndarray) -> None:
-            back = bg if bg is not None else cv2.GaussianBlur(frame, (0, 0), params.blur_sigma)
+            back = bg if bg is not None else blur_background(frame, params.blur_sigma)
             writer.write(cv2.cvtColor(blend(frame, a, back), cv2.COLOR_RGB2BGR))
 
         decoded = _frames(cap)
