@@ -8,7 +8,8 @@ partner or an unreadable file is reported per pair (``error`` column), not fatal
 Writes ``OUT/metrics.json`` (``n``, ``iou``, ``boundary_iou``, ``mad``, ``mse``, ``grad``, ``conn``,
 ``fps`` and ``fps_<size>_<1t|all>``; MAD/MSE x1e3, Grad/Conn /1e3 as in RobustVideoMatting),
 ``OUT/per_sample.parquet``, ``OUT/worst.png`` (the worst 20 by IoU: image | truth | prediction |
-error) and, with ``--baselines``, ``OUT/comparison.json`` + ``OUT/comparison.md`` (the model and the
+error), with ``--clips`` (a synthesize output with ``clips.parquet``) ``dtssd`` and ``clip_mad`` over its
+test clips (each prediction is the next frame's prior) and, with ``--baselines``, ``OUT/comparison.json`` + ``OUT/comparison.md`` (the model and the
 baselines on the same images, fps measured in the same run).
 """
 from __future__ import annotations
@@ -28,7 +29,7 @@ from datasets.cli import progress, setup_logging, write_metrics
 from datasets.config import load_section
 from training import bench
 from datasets.masks import to_uint8
-from training.metrics import HIGHER_IS_BETTER, METRICS, image_metrics
+from training.metrics import HIGHER_IS_BETTER, METRICS, clip_dtssd, image_metrics, mad
 from training.predict import load_predictor
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,43 @@ def score(predictor, pairs: list[Pair], keep: int) -> tuple[pd.DataFrame, list[t
     return pd.DataFrame(rows), [c[1:] for c in kept]
 
 
+def clip_frames(root: Path, split: str) -> dict[str, list[tuple[Path, Path]]]:
+    """clip id -> [(image, alpha)] in frame order, from ``root/clips.parquet`` (``python -m datasets
+    synthesize --clips``), rows of ``split`` only (all rows when the table has no split column)."""
+    table = Path(root) / "clips.parquet"
+    if not table.is_file():
+        raise FileNotFoundError(f"{root}: no clips.parquet (write clips with `python -m datasets synthesize "
+                                "--clips K`, or leave out --clips)")
+    df = pd.read_parquet(table)
+    key = "clip_id" if "clip_id" in df.columns else "clip"
+    missing = {key, "t", "image", "alpha"} - set(df.columns)
+    if missing:
+        raise ValueError(f"{table}: missing column(s) {sorted(missing)} (expected clip_id, t, image, alpha)")
+    if "split" in df.columns:
+        df = df[df["split"] == split]
+    return {str(clip): [(Path(root) / r.image, Path(root) / r.alpha) for r in rows.sort_values("t").itertuples()]
+            for clip, rows in df.groupby(key, sort=True)}
+
+
+def score_clips(predictor, clips: dict[str, list[tuple[Path, Path]]]) -> dict:
+    """``dtssd`` (mean of per-clip dtSSD, RVM's definition) and ``clip_mad`` over every frame of the clips.
+
+    Frames run in order and each prediction is the next frame's prior (4-channel models use it).
+    """
+    dtssds, mads = [], []
+    for clip, frames in progress(list(clips.items()), desc=f"clips {predictor.name}"):
+        preds, trues, prior = [], [], None
+        for image_path, alpha_path in frames:
+            image, true = io.read_image(image_path), io.read_mask(alpha_path)
+            prior = predictor.predict(image, prior)
+            preds.append(prior)
+            trues.append(true)
+            mads.append(mad(prior, true))
+        dtssds.append(clip_dtssd(preds, trues))
+    return {"clips": len(dtssds), "dtssd": float(np.mean(dtssds)) if dtssds else math.nan,
+            "clip_mad": float(np.mean(mads)) if mads else math.nan}
+
+
 def summary(table: pd.DataFrame) -> dict:
     scored = table[table["error"].isna()]
     out = {"n": int(len(scored)), "n_errors": int(len(table) - len(scored))}
@@ -184,6 +222,10 @@ def comparison_markdown(results: dict[str, dict], rows: list[dict], n: int) -> s
     for m in METRICS:
         arrow = "higher is better" if HIGHER_IS_BETTER[m] else "lower is better"
         lines.append(f"| {m} ({arrow}) | " + " | ".join(_cell(results[k].get(m), ".4g") for k in names) + " |")
+    for key in ("dtssd", "clip_mad"):
+        if any(key in r for r in results.values()):
+            lines.append(f"| {key} (lower is better) | " + " | ".join(_cell(results[k].get(key), ".4g") for k in names)
+                         + " |")
     for key in sorted({k for r in results.values() for k in r if k.startswith("fps_")}):
         lines.append(f"| {key} | " + " | ".join(_cell(results[k].get(key), ".1f") for k in names) + " |")
     lines += ["", bench.format_table(rows), ""]
@@ -196,7 +238,8 @@ def _json_number(value):
 
 
 def run(params: EvaluateParams, model: str, images: Path, masks: Path, out: Path,
-        baselines: list[str] = (), params_path: Path | str = "params.yaml") -> dict:
+        baselines: list[str] = (), params_path: Path | str = "params.yaml", clips: Path | None = None,
+        clip_split: str = "test") -> dict:
     """Evaluate ``model`` (and ``baselines``) on the pairs; write the report files; returns metrics.json."""
     pairs = match_pairs(Path(images), Path(masks))
     if params.max_images:
@@ -217,6 +260,12 @@ def run(params: EvaluateParams, model: str, images: Path, masks: Path, out: Path
             first_image = cases[-1][1] if cases else None
             for r in table[table["error"].notna()].itertuples(index=False):
                 log.warning("not scored: %s (%s) %s", r.stem, r.error, r.detail)
+    if clips is not None:
+        frames = clip_frames(clips, clip_split)
+        if not frames:
+            log.warning("%s: no clips of split %r: dtSSD is not measured", clips, clip_split)
+        for name, predictor in predictors.items():
+            results[name].update(score_clips(predictor, frames))
     sizes = {s: bench.FRAME_SIZES[s] for s in params.fps_sizes}
     rows = bench.fps_table(predictors, frames=params.fps_frames, sizes=sizes, image=first_image) \
         if params.fps_frames else []
@@ -242,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="report folder (metrics.json, ...)")
     parser.add_argument("--baselines", default="", help="comma-separated baselines to compare against, "
                         "e.g. mediapipe-selfie,mediapipe-landscape")
+    parser.add_argument("--clips", type=Path, help="synthesize output with clips.parquet: adds dtssd and clip_mad")
+    parser.add_argument("--clip-split", default="test", choices=["train", "val", "test"],
+                        help="which clips to score (default: test)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--metrics", type=Path, help="also write metrics.json's content here")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -249,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     params = load_section("evaluate", EvaluateParams, args.params)
     baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
-    metrics = run(params, args.model, args.images, args.masks, args.out, baselines, args.params)
+    metrics = run(params, args.model, args.images, args.masks, args.out, baselines, args.params, args.clips,
+                  args.clip_split)
     write_metrics(args.metrics, metrics)
     return 0

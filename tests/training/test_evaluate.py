@@ -89,3 +89,30 @@ def test_evaluate_the_ensemble_baseline(params_file, eval_dir, tmp_path):
                           "--masks", str(eval_dir / "masks"), "--out", str(out), "--params", str(params)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n"] == 2 and 0.0 <= metrics["iou"] <= 1.0 and metrics["fps"] is None
+
+
+def test_evaluate_clips_gives_dtssd(tiny_checkpoint, params_file, eval_dir, tmp_path):
+    """A synthesize-style clips folder: dtSSD and clip MAD for the model and the baseline."""
+    clips = tmp_path / "clips"
+    rng = np.random.default_rng(0)
+    rows = []
+    for clip, split in (("k0", "test"), ("k1", "test"), ("k2", "train")):
+        for t in range(3):
+            image = rng.integers(0, 255, (36, 64, 3), dtype=np.uint8)
+            alpha = np.zeros((36, 64), np.uint8)
+            alpha[10:, 20 + 2 * t: 40 + 2 * t] = 255
+            io.write_jpeg(clips / "clips" / clip / f"frame_{t:04d}.jpg", image)
+            io.write_png(clips / "clips" / clip / "alpha" / f"frame_{t:04d}.png", alpha)
+            rows.append({"clip_id": clip, "t": t, "split": split, "image": f"clips/{clip}/frame_{t:04d}.jpg",
+                         "alpha": f"clips/{clip}/alpha/frame_{t:04d}.png"})
+    io.write_parquet(clips / "clips.parquet", pd.DataFrame(rows).sample(frac=1.0, random_state=0))
+    out = tmp_path / "report"
+    assert training_main(["evaluate", "--model", str(tiny_checkpoint(in_channels=4)), "--images",
+                          str(eval_dir / "images"), "--masks", str(eval_dir / "masks"), "--out", str(out),
+                          "--clips", str(clips), "--baselines", "mediapipe-landscape",
+                          "--params", str(params_file(evaluate={"fps_frames": 0}))]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["clips"] == 2 and metrics["dtssd"] >= 0 and metrics["clip_mad"] > 0
+    baseline = json.loads((out / "comparison.json").read_text())["models"]["mediapipe-landscape"]
+    assert baseline["clips"] == 2 and baseline["dtssd"] >= 0
+    assert "| dtssd (lower is better) |" in (out / "comparison.md").read_text()
