@@ -228,7 +228,7 @@ def comparison_markdown(results: dict[str, dict], rows: list[dict], n: int) -> s
                          + " |")
     for key in sorted({k for r in results.values() for k in r if k.startswith("fps_")}):
         lines.append(f"| {key} | " + " | ".join(_cell(results[k].get(key), ".1f") for k in names) + " |")
-    lines += ["", bench.format_table(rows), ""]
+    lines += ["", bench.format_table(rows), ""] if rows else ["", "(fps not measured: evaluate.fps_frames is 0)", ""]
     return "\n".join(lines)
 
 
