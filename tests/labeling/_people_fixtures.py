@@ -11,6 +11,9 @@ import uuid
 from pathlib import Path
 
 import cv2
+# FiftyOne's `eta` reads its package metadata on import; in a full test session something earlier left
+# importlib_metadata unable to read it (KeyError 'author'), so it is imported before any test runs.
+import eta  # noqa: F401
 import numpy as np
 import pandas as pd
 import psutil
