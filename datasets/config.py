@@ -21,13 +21,39 @@ class ParamsError(ValueError):
     """A params section that does not match its dataclass."""
 
 
+REPLACED = ("sources",)  # top-level keys a profile replaces instead of merging (a profile names its own data)
+
+
 def read_params(path: Path | str = PARAMS_FILE) -> dict[str, Any]:
-    """The whole params file as a dict (empty dict when the file is empty)."""
+    """The whole params file as a dict (empty dict when the file is empty).
+
+    A profile (e.g. ``release/params.yaml``) names the file it changes with a top-level ``base:`` (relative
+    to the profile's folder): the result is that file with the profile's values merged in, mapping by
+    mapping, except ``sources``, which the profile replaces whole.
+    """
     path = Path(path)
     if not path.exists():
         raise ParamsError(f"{path}: no params file (run from the repository root, or pass --params)")
     with open(path) as f:
-        return yaml.safe_load(f) or {}
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: should hold a mapping of sections, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    base_path = path.parent / str(base)
+    if base_path.resolve() == path.resolve():
+        raise ParamsError(f"{path}: `base` names the file itself")
+    merged = read_params(base_path)
+    for key, value in data.items():
+        merged[key] = value if key in REPLACED else _merge(merged.get(key), value)
+    return merged
+
+
+def _merge(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        return {**base, **{k: _merge(base.get(k), v) for k, v in over.items()}}
+    return over
 
 
 def load_section(section: str, cls: type[T], path: Path | str = PARAMS_FILE) -> T:
