@@ -8,9 +8,13 @@ Writes the sample store of DESIGN.md (``samples.parquet``, ``images/``, ``alpha/
 ``quarantine.parquet``). The reader yields light item descriptors in this process; worker processes
 turn each into a sample (writing its files atomically at their final paths), a quarantine row or a
 no-person count. Tables are sorted by id, so they are identical across runs and worker counts.
-Files in ``images/``, ``alpha/`` and ``ignore/`` that the new tables do not name (an earlier run's,
-or temporary files of a killed one) are removed at the end, so a killed run started again ends with
-the same store.
+Folders (docs/ingest.md): ``--out`` must be new, empty, or a store of the same source (its
+``store.json`` says whose), and must not overlap ``--src``; a second ingest writing the same store
+at the same time is refused. Only what ingest itself wrote is ever removed: ``<id>.<ext>`` files in
+``images/``, ``alpha/`` and ``ignore/`` that the new tables do not name (an earlier run's) and the
+temporary files of a killed run, so a killed run started again ends with the same store. Files the
+source offers through symlinks are stored as regular files; a link out of the source folder is
+quarantined ``path_outside_root``.
 
 Accounting: offered = samples + quarantined + no_person. The stage fails (exit 1, after writing the
 tables and metrics) when quarantined / offered exceeds ``ingest.max_bad_fraction``; a whole
@@ -34,12 +38,13 @@ from datasets import io, readers
 from datasets.cli import progress, setup_logging, write_metrics
 from datasets.config import ParamsError, load_section
 from datasets.io import BadFile
-from datasets.readers.common import Item, UnusableInput
-from datasets.store import SPLITS, Rejected, Sample, sample_id, split_for, write_tables
+from datasets.readers.common import Item, UnusableInput, escapes_root, item_paths
+from datasets.store import (SPLITS, Rejected, Sample, StoreError, check_folders, claim, mark, prune,
+                            sample_id, split_for, write_tables)
+from datasets.workers import die_with_parent
 
 log = logging.getLogger(__name__)
 
-STORE_DIRS = ("images", "alpha", "ignore")
 CHUNK_SIZE = 8  # items per task handed to a worker process (amortises the pickling round trip)
 
 
@@ -85,6 +90,7 @@ class Job:
     out: Path
     splits: dict[str, float]
     min_person_pixels: int
+    root: str = ""  # the source folder's real path: files the items name must resolve under it
 
 
 @dataclass(frozen=True)
@@ -104,16 +110,25 @@ def run(params: IngestParams, fmt: str, src: Path, out: Path, name: str | None =
     tables) when the quarantined fraction exceeds ``params.max_bad_fraction``.
     """
     out = Path(out)
+    check_folders(src, out)
     name = name or out.resolve().name
     if person_classes is None and fmt in params.person_classes:
         person_classes = tuple(params.person_classes[fmt])
     source = readers.open_source(fmt, src, annotations=annotations, person_classes=person_classes)
+    root = os.path.realpath(src)
     job = Job(fmt=fmt, source=name, out=out, splits=dict(params.splits),
-              min_person_pixels=params.min_person_pixels)
+              min_person_pixels=params.min_person_pixels, root=root)
+    with claim(out, _owner(job)):
+        return _ingest(params, source.items(), job, src, workers)
+
+
+def _ingest(params: IngestParams, items: Iterable[Item], job: Job, src: Path, workers: int) -> dict:
+    """Convert every item into the claimed store ``job.out``; write the tables; prune; the figures."""
+    fmt, name, out = job.fmt, job.source, job.out
     samples: list[Sample] = []
     rejected: list[Rejected] = []
     no_person: list[str] = []
-    for outcome in progress(convert_all(source.items(), job, workers), desc=f"ingest {name}"):
+    for outcome in progress(convert_all(items, job, workers), desc=f"ingest {name}"):
         if isinstance(outcome, Sample):
             samples.append(outcome)
         elif isinstance(outcome, Rejected):
@@ -124,7 +139,8 @@ def run(params: IngestParams, fmt: str, src: Path, out: Path, name: str | None =
     if offered == 0:
         raise UnusableInput(f"{src}: the {fmt} source offers no items (no images or annotations found)")
     write_tables(out, samples, rejected)
-    removed = prune(out, samples)
+    mark(out, _owner(job))
+    removed = prune(out, {p for s in samples for p in (s.image, s.alpha, s.ignore) if p is not None})
     figures = _figures(name, fmt, samples, rejected, no_person)
     log.info("%s: %d offered -> %d samples, %d quarantined %s, %d without a person%s", name, offered,
              len(samples), len(rejected), figures["reasons"], len(no_person),
@@ -134,6 +150,11 @@ def run(params: IngestParams, fmt: str, src: Path, out: Path, name: str | None =
                          f"({figures['quarantined_fraction']:.1%}), more than ingest.max_bad_fraction = "
                          f"{params.max_bad_fraction:.1%}; see {out / 'quarantine.parquet'}", figures)
     return figures
+
+
+def _owner(job: Job) -> dict[str, str]:
+    """What store.json records: the source's name, format and real folder."""
+    return {"source": job.source, "format": job.fmt, "src": job.root}
 
 
 def convert_all(items: Iterable[Item], job: Job, workers: int) -> Iterator[Outcome]:
@@ -146,7 +167,7 @@ def convert_all(items: Iterable[Item], job: Job, workers: int) -> Iterator[Outco
         yield from (convert(item) for item in items)
         return
     items = iter(items)
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(job,)) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init, initargs=(job, os.getpid())) as pool:
         pending: set[Future] = set()
         while True:
             while len(pending) < 3 * workers:
@@ -164,9 +185,12 @@ def convert_all(items: Iterable[Item], job: Job, workers: int) -> Iterator[Outco
 _JOB: Job | None = None
 
 
-def _init(job: Job) -> None:
+def _init(job: Job, parent: int | None = None) -> None:
+    """Worker set-up: the job, and (in a pool) ending with the parent process."""
     global _JOB
     _JOB = job
+    if parent is not None:
+        die_with_parent(parent)
 
 
 def _convert_chunk(items: list[Item]) -> list[Outcome]:
@@ -187,6 +211,10 @@ def _convert(item: Item, job: Job) -> Outcome:
     if item.defect is not None:
         reason, detail = item.defect
         raise BadFile(reason, detail)
+    for path in item_paths(item):
+        if job.root and escapes_root(path, job.root):
+            raise BadFile("path_outside_root", f"{item.origin}: {path} resolves to "
+                          f"{os.path.realpath(path)}, outside the source folder {job.root}; not read")
     labels = readers.module(job.fmt).labels(item)
     if labels is None:
         return NoPerson(item.origin)
@@ -211,20 +239,6 @@ def _convert(item: Item, job: Job) -> Outcome:
     return Sample(id=id_, source=job.source, split=item.split or split_for(id_, job.splits),
                   image=image_rel, alpha=f"alpha/{id_}.png", ignore=ignore_rel, width=width,
                   height=height, persons=labels.persons, label_kind=labels.label_kind, origin=item.origin)
-
-
-def prune(out: Path, samples: list[Sample]) -> int:
-    """Remove files under images/, alpha/, ignore/ that no sample names; return how many."""
-    keep = {out / p for s in samples for p in (s.image, s.alpha, s.ignore) if p is not None}
-    removed = 0
-    for folder in STORE_DIRS:
-        if not (out / folder).is_dir():
-            continue
-        for path in (out / folder).iterdir():
-            if path.is_file() and path not in keep:
-                path.unlink()
-                removed += 1
-    return removed
 
 
 def _figures(name: str, fmt: str, samples: list[Sample], rejected: list[Rejected],
@@ -252,11 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--annotations", type=Path, help="COCO: the instances JSON; Supervisely: meta.json")
     parser.add_argument("--person-classes", help="comma-separated class names that mean person "
                         "(default: ingest.person_classes of the format)")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
     parser.add_argument("--metrics", type=Path, help="write the run's counts here (JSON)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="worker processes (1 = in this process; default: all cores)")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     classes = tuple(c.strip() for c in args.person_classes.split(",") if c.strip()) \
@@ -265,8 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         params = load_section("ingest", IngestParams, args.params)
         figures = run(params, args.format, args.src, args.out, name=args.name,
                       annotations=args.annotations, person_classes=classes, workers=args.workers)
-    except (UnusableInput, ParamsError) as e:
-        log.error("%s", e)
+    except (UnusableInput, ParamsError, StoreError) as e:
+        log.error("%s", e, exc_info=args.verbose)
         return 2
     except TooManyBad as e:
         write_metrics(args.metrics, e.figures)

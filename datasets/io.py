@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -23,6 +24,9 @@ from PIL import Image
 # Larger images are refused as decompression bombs (PIL's own limit is ~89 MP and only warns).
 MAX_IMAGE_PIXELS = 80_000_000
 FILE_MODE = 0o644
+# The temporary names atomic_path and link_or_copy use: ".<name>.<random>.tmp<suffix>" and
+# ".<name>.<pid>.<thread>.link.tmp"; a killed writer leaves them behind, a rerun removes them.
+TEMP_NAME = re.compile(r"\..+\.tmp(\.[A-Za-z0-9]+)?")
 
 
 class BadFile(ValueError):
@@ -100,9 +104,18 @@ def write_jpeg(path: Path | str, rgb: np.ndarray, quality: int = 92) -> None:
     write_bytes(path, buf.tobytes())
 
 
+def is_temp_name(name: str) -> bool:
+    """True for the name of a temporary file a write of this module made (see TEMP_NAME)."""
+    return TEMP_NAME.fullmatch(name) is not None
+
+
 def link_or_copy(src: Path | str, dst: Path | str) -> None:
-    """Put ``src``'s exact bytes at ``dst``: a hard link when possible, else a copy; atomic."""
-    src, dst = Path(src), Path(dst)
+    """Put ``src``'s exact bytes at ``dst``: a hard link when possible, else a copy; atomic.
+
+    A symlink ``src`` is resolved first: ``dst`` is a regular file holding its target's bytes (or
+    a hard link of the target), never a link that could dangle.
+    """
+    src, dst = Path(os.path.realpath(src)), Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     # The link gets a name of its own (no mkstemp): creating and deleting a placeholder file costs
     # ~15x more than the link itself.
@@ -110,7 +123,7 @@ def link_or_copy(src: Path | str, dst: Path | str) -> None:
     try:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()  # left behind by a killed process that had the same pid
-        os.link(src, tmp)
+        os.link(src, tmp, follow_symlinks=False)  # src is resolved: a link of the file itself
     except OSError:
         with atomic_path(dst) as copy:
             shutil.copyfile(src, copy)

@@ -6,13 +6,20 @@ STORE/images/<id>.<ext>   the original image bytes (hard link or copy, never re-
 STORE/alpha/<id>.png      uint8 (H, W): 0 = background, 255 = person (soft values for label_kind 'alpha')
 STORE/ignore/<id>.png     uint8 (H, W): 255 where no label speaks (VOC void, COCO crowd); optional
 STORE/quarantine.parquet  source, origin, reason, detail: one row per rejected item
+STORE/store.json          whose store this is: {source, format, src} (ingest writes only into its own)
+STORE/.ingest.lock        held (flock) while an ingest writes the store
 ```
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -23,6 +30,13 @@ SAMPLE_COLUMNS = ["id", "source", "split", "image", "alpha", "ignore", "width", 
                   "label_kind", "origin"]
 QUARANTINE_COLUMNS = ["source", "origin", "reason", "detail"]
 SPLITS = ("train", "val", "test")
+ID_PATTERN = re.compile(r"[0-9a-f]{16}")  # sample ids (sample_id)
+STORE_FILE = re.compile(r"[0-9a-f]{16}\.[a-z0-9]+")  # what ingest writes in STORE_DIRS: <id>.<ext>
+STORE_DIRS = ("images", "alpha", "ignore")
+MARKER = "store.json"
+SAME_SOURCE = ("format", "src")  # what must match for a store to be rewritten (the name may change)
+TABLES = ("samples.parquet", "quarantine.parquet")
+LOCK = ".ingest.lock"
 LABEL_KINDS = ("mask", "alpha")
 
 
@@ -119,3 +133,98 @@ def write_tables(root: Path | str, samples: list[Sample], rejected: list[Rejecte
     root = Path(root)
     io.write_parquet(root / "samples.parquet", samples_frame(samples))
     io.write_parquet(root / "quarantine.parquet", quarantine_frame(rejected))
+
+
+# --- the store folder: whose it is, who writes it, what may be removed --------------------------
+
+class StoreError(ValueError):
+    """A store folder ingest must not write: another source's, a non-empty foreign folder, in use."""
+
+
+def is_sample_id(text: object) -> bool:
+    return isinstance(text, str) and ID_PATTERN.fullmatch(text) is not None
+
+
+def check_folders(src: Path | str, out: Path | str) -> None:
+    """StoreError when ``out`` is a file, or ``out`` and ``src`` are the same folder or nest."""
+    src, out = Path(src).resolve(), Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"--out {out} is a file; expected a new or empty folder (or a store of this source)")
+    if out == src or out.is_relative_to(src) or src.is_relative_to(out):
+        raise StoreError(f"--out {out} and --src {src} overlap (one is inside the other); ingest never "
+                         "writes into its source: pass an --out outside the source folder")
+
+
+@contextlib.contextmanager
+def claim(out: Path | str, owner: dict[str, str]) -> Iterator[None]:
+    """Hold ``out`` for one ingest of ``owner`` ({source, format, src}) while the block runs.
+
+    ``out`` must be new, empty, or a store whose store.json names the same source (format and src;
+    the name may change); a second writer while the lock is held is refused. StoreError otherwise,
+    before anything in ``out`` but the lock file is touched.
+    """
+    out = Path(out)
+    if out.is_dir():
+        _owner(out)  # a foreign folder is refused before the lock file is made in it
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / LOCK, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(f"{out}: another ingest is writing this store ({out / LOCK} is locked); "
+                             "wait for it to finish or pass another --out") from None
+        found = _owner(out)
+        if found is not None and {k: found.get(k) for k in SAME_SOURCE} != {k: owner[k] for k in SAME_SOURCE}:
+            raise StoreError(f"{out}: holds the store of {found} (per its {MARKER}), not of {owner}; "
+                             "pass a new or empty --out (or delete that store)")
+        yield
+
+
+def mark(out: Path | str, owner: dict[str, str]) -> None:
+    """Record whose store ``out`` is (after its tables: an input found unusable leaves no mark)."""
+    io.write_json(Path(out) / MARKER, owner)
+
+
+def _owner(out: Path) -> dict | None:
+    """The owner recorded in ``out`` (None when ``out`` is empty); StoreError for a foreign folder.
+
+    A folder without store.json holding only what ingest writes (a store from before store.json,
+    or one killed before it was written) counts as empty.
+    """
+    entries = {p.name for p in out.iterdir()} - {LOCK}
+    marker = out / MARKER
+    if marker.is_file():
+        try:
+            found = json.loads(marker.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise StoreError(f"{marker}: unreadable ({e}); pass a new or empty --out") from e
+        if isinstance(found, dict):
+            return found
+    foreign = sorted(e for e in entries - set(TABLES) - set(STORE_DIRS) if not io.is_temp_name(e))
+    foreign += [f"{d}/{p.name}" for d in STORE_DIRS if (out / d).is_dir() for p in sorted((out / d).iterdir())
+                if not (STORE_FILE.fullmatch(p.name) or io.is_temp_name(p.name))]
+    if foreign:
+        raise StoreError(f"{out}: not empty and not a sample store (no {MARKER}; it holds {foreign[:5]}); "
+                         "ingest writes only into a new or empty folder or a store of the same source: "
+                         "pass another --out")
+    return None
+
+
+def prune(out: Path | str, keep: set[str]) -> int:
+    """Remove what an earlier ingest of this store wrote that ``keep`` (paths relative to ``out``)
+    does not name: ``<id>.<ext>`` files in STORE_DIRS and the temporary files of killed writes.
+
+    Any other file is left alone. Returns how many files were removed.
+    """
+    out = Path(out)
+    removed = 0
+    for folder in (out, *(out / d for d in STORE_DIRS)):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            rel = path.relative_to(out).as_posix()
+            ours = io.is_temp_name(path.name) or (folder != out and STORE_FILE.fullmatch(path.name))
+            if ours and rel not in keep and (path.is_symlink() or path.is_file()):  # unlink: never a target
+                path.unlink()
+                removed += 1
+    return removed

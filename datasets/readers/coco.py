@@ -24,8 +24,8 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from datasets.io import BadFile
-from datasets.readers.common import (Item, Labels, UnusableInput, inside, outside_defect, relative,
-                                     splits_by_name)
+from datasets.readers.common import (Item, Labels, UnusableInput, check_declared_size, inside,
+                                     outside_defect, relative, splits_by_name)
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,11 @@ class CocoSource:
         self.person_classes = person_classes
 
     def items(self) -> Iterator[Item]:
+        seen_names: set[str] = set()  # across parts: two JSONs naming one file give one sample
         for part in self.parts:  # one JSON in memory at a time
-            yield from self._part_items(part)
+            yield from self._part_items(part, seen_names)
 
-    def _part_items(self, part: Part) -> Iterator[Item]:
+    def _part_items(self, part: Part, seen_names: set[str]) -> Iterator[Item]:
         data = _load(part.annotations)
         person_ids = _person_ids(data, part.annotations, self.person_classes)
         by_image: dict[Any, list[tuple[Any, bool, Any]]] = {}
@@ -69,7 +70,6 @@ class CocoSource:
         json_origin = relative(part.annotations, self.src)
         prefix = relative(part.image_dir, self.src)
         seen_ids: set = set()
-        seen_names: set[str] = set()
         for index, image in enumerate(data["images"]):
             problem = _image_problem(image)
             if problem:
@@ -132,6 +132,7 @@ def labels(item: Item) -> Labels | None:
     """Merge the item's person instances into one mask; crowd regions into the ignore mask."""
     image: CocoImage = item.data
     h, w = image.height, image.width
+    check_declared_size(item.image, w, h, item.origin)
     persons, crowds = [], []
     for segmentation, iscrowd, ann_id in image.annotations:
         rle = segmentation_rle(segmentation, h, w, f"{item.origin}: annotation {ann_id}")

@@ -8,10 +8,11 @@ holds no person), raising :class:`datasets.io.BadFile` for a bad item.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -62,6 +63,35 @@ def inside(root: Path, name: str) -> Path | None:
     if joined == root_text or not joined.startswith(root_text + os.sep):
         return None
     return Path(joined)
+
+
+def escapes_root(path: Path | str, real_root: str) -> bool:
+    """True when ``path``, its symlinks followed, resolves outside ``real_root`` (a realpath)."""
+    target = os.path.realpath(path)
+    return target != real_root and not target.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def item_paths(item: Item) -> Iterator[Path]:
+    """The files an item names: its image, and ``data`` when it is a path or a dataclass holding paths."""
+    if item.image is not None:
+        yield item.image
+    data = item.data
+    if isinstance(data, Path):
+        yield data
+    elif dataclasses.is_dataclass(data):
+        yield from (v for v in vars(data).values() if isinstance(v, Path))
+
+
+def check_declared_size(image: Path, width: int, height: int, where: str) -> None:
+    """Before any array of the declared size is made: refuse sizes over io.MAX_IMAGE_PIXELS
+    (``decompression_bomb``) and sizes that differ from the image's header (``size_mismatch``)."""
+    if width * height > io.MAX_IMAGE_PIXELS:
+        raise io.BadFile("decompression_bomb", f"{where}: declared size {width}x{height} exceeds "
+                         f"{io.MAX_IMAGE_PIXELS} pixels")
+    actual = io.image_size(image)  # the header only; a missing or bomb image is BadFile here
+    if actual != (width, height):
+        raise io.BadFile("size_mismatch", f"{where}: declared size {width}x{height} but the image "
+                         f"{image.name} is {actual[0]}x{actual[1]}")
 
 
 def outside_defect(name: str, root: Path) -> tuple[str, str]:

@@ -25,7 +25,8 @@ import numpy as np
 from PIL import Image
 
 from datasets.io import MAX_IMAGE_PIXELS, BadFile
-from datasets.readers.common import Item, Labels, UnusableInput, relative, sorted_files, splits_by_name
+from datasets.readers.common import (Item, Labels, UnusableInput, check_declared_size, relative, sorted_files,
+                                     splits_by_name)
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ def labels(item: Item) -> Labels | None:
     sly: SlyItem = item.data
     ann = _load(sly.annotation)
     h, w = ann["size"]["height"], ann["size"]["width"]
+    check_declared_size(item.image, w, h, str(sly.annotation))
     alpha = np.zeros((h, w), np.uint8)
     persons = 0
     for index, obj in enumerate(ann["objects"]):
