@@ -9,9 +9,11 @@ Writes (contract "Composites" in DESIGN.md; deterministic for a seed, whatever `
 OUT/images/<cid>.jpg  OUT/alpha/<cid>.png  OUT/prior/<cid>.png        cid = s<seed>-<index:06d>
 OUT/composites.parquet  one row per composite:
     cid, sample_id, split (the source sample's), background (file name or generated:<k>),
-    edges (list[str]: borders the person touched in its source, after flip mapping),
+    edges (list[str]: borders the person touched in its source, after flip mapping; a webcam cut is 'bottom'),
     scale, x, y (where the cutout's pivot went, frame pixels), flip, rotation (degrees, counter-clockwise),
-    overflow (opposite touched borders forced the body past a free side), tps_scale, tps_points
+    overflow (opposite touched borders forced the body past a free side), webcam_cut (bool: the person was
+    cut horizontally and placed on the bottom border at webcam scale), cut_fraction (where: share of the
+    person's height from the top of the head; null when not cut), tps_scale, tps_points
     (the spline's displaced control points, x0, y0, x1, ...; null / empty when not warped), prior_kind
     (empty | affine_small | affine_large | tps), harmonise, light_wrap, exposure_ev, blur_sigma,
     noise_std, jpeg_quality, image, alpha, prior (paths relative to OUT)
@@ -100,6 +102,7 @@ def _common_row(cutout: cutouts.Cutout, scene: sc.Scene, placement: pl.Placement
         "edges": pl.composite_edges(cutout.geometry, placement),
         "scale": float(placement.scale), "x": float(placement.x), "y": float(placement.y),
         "flip": bool(placement.flip), "rotation": float(placement.rotation), "overflow": bool(placement.overflow),
+        "webcam_cut": placement.cut_row is not None, "cut_fraction": pl.cut_fraction(cutout.geometry, placement),
         "tps_scale": scene.tps.scale if scene.tps is not None else None,
         "tps_points": scene.tps.points() if scene.tps is not None else [],
         "harmonise": scene.harmonise, "light_wrap": scene.light_wrap, "exposure_ev": cam.exposure_ev,
@@ -178,7 +181,7 @@ def _remove_stale(out: Path, keep: set[str]) -> int:
 def _sheet_rows(out: Path, table: pd.DataFrame, rows: int) -> list:
     sheet = []
     for row in table.head(rows).itertuples(index=False):
-        caption = f"{row.cid} {'+'.join(row.edges) or 'free'} {row.prior_kind}"
+        caption = f"{row.cid} {'+'.join(row.edges) or 'free'}{' webcam' if row.webcam_cut else ''} {row.prior_kind}"
         sheet.append((io.read_image(out / row.image), io.read_mask(out / row.alpha), io.read_mask(out / row.prior),
                       caption))
     return sheet
@@ -253,6 +256,7 @@ def run(params: SynthesisParams, store: Path | str, out: Path | str, count: int,
         "edges": {e: edges.get(e, 0) for e in (*pl.EDGES, "none")},
         "prior_kinds": dict(sorted(Counter(r["prior_kind"] for r in rows).items())),
         "warped": sum(r["tps_scale"] is not None for r in rows), "overflow": sum(r["overflow"] for r in rows),
+        "webcam_cuts": sum(r["webcam_cut"] for r in rows),
         "clips_with_entry": len({r["clip_id"] for r in clip_rows if r["entry"]}),
         "stale_files_removed": removed, "workers": workers,
         "scan_s": round(scanned - started, 3), "render_s": round(rendered - scanned, 3),
@@ -268,7 +272,7 @@ def run(params: SynthesisParams, store: Path | str, out: Path | str, count: int,
 
 def _columns() -> list[str]:
     return ["sample_id", "split", "background", "edges", "scale", "x", "y", "flip", "rotation", "overflow",
-            "tps_scale", "tps_points", "harmonise", "light_wrap", "exposure_ev", "blur_sigma", "noise_std",
+            "webcam_cut", "cut_fraction", "tps_scale", "tps_points", "harmonise", "light_wrap", "exposure_ev", "blur_sigma", "noise_std",
             "jpeg_quality"]
 
 
@@ -286,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contact-sheet", type=Path, help="PNG of the first composites (image | alpha | prior)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (section synthesize)")
     parser.add_argument("--metrics", type=Path, help="metrics JSON to write")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     params = load_section("synthesize", SynthesisParams, args.params)

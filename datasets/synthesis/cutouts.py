@@ -111,6 +111,11 @@ class Cutout:
             self._levels[k] = cv2.resize(self.rgba, size, interpolation=cv2.INTER_AREA)
         return self._levels[k]
 
+    def cut(self, row: int) -> Cutout:
+        """The cutout's rows [0, ``row``) only (a webcam cut; see ``placement.Geometry.cut``): nothing
+        below the cut is sampled, and its pyramid is built from the cut rows."""
+        return Cutout(self.id, self.split, self.rgba[:row], self.geometry.cut(row))
+
     def level_for(self, scale: float) -> int:
         """The pyramid level to sample at ``scale`` without aliasing (downscaling by at most 2 in the remap)."""
         if scale >= 0.5:

@@ -15,11 +15,22 @@ line off the border, so the warp (``warp.source_maps``) clamps source coordinate
 the body is re-extended beyond its cut (the cut line's pixels continued outward) down to the frame
 border. Because that re-extension is a straight continuation, edge-cut bodies get a smaller maximum
 rotation. A body touching two opposite borders spans the frame along that axis and is not rotated.
+
+Webcam cut (``webcam_cut_prob``): a tall person (bbox height / width >= ``webcam_min_aspect``) that
+touches no border, or only the bottom one, is cut horizontally at a share ``webcam_cut_range`` of its
+height measured from the top of the head (0.35-0.65: chest to hips). Only the rows above the cut are
+used (``Geometry.cut``, ``Cutout.cut``); the cut line becomes the body's bottom edge, so it is placed
+like any bottom-cut body (pivot on the bottom border, ``rotation_max_cut``, re-extended below the cut)
+at webcam scale: its height (head top to cut) is ``webcam_height`` of the frame (0.7-0.95 puts the
+head top in the upper third). Upscaling is capped by ``webcam_max_upscale`` rather than
+``max_upscale``: a webcam frame of a small figure needs more enlargement than a free placement, and
+a cap that would stop the figure from reaching the lowest ``webcam_height`` leaves that composite a
+normal placement (as does a cut row where the body is too thin to touch the bottom line).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -46,6 +57,13 @@ class PlacementParams:
     # polygon labels often stop a pixel or two short of the border: a person within this share of the
     # image's short side of a border counts as touching it, and that gap is cropped away, [0, 0.05]
     edge_band: float = 0.01
+    webcam_cut_prob: float = 0.0  # probability of a webcam cut of an eligible person (see module doc), [0, 1]
+    # cut height as a share of the person's height from the top of the head (0.35-0.65: chest to hips),
+    # within [0.1, 0.95]
+    webcam_cut_range: tuple[float, float] = (0.35, 0.65)
+    webcam_height: tuple[float, float] = (0.7, 0.95)  # cut person's height / frame height, within [0.3, 1]
+    webcam_max_upscale: float = 4.0  # enlargement cap for webcam cuts (replaces max_upscale), [1, 8]
+    webcam_min_aspect: float = 1.6  # only persons with bbox height / width >= this (standing, not portraits), [0, 10]
 
     def __post_init__(self):
         check_between("margin", self.margin, 0.0, 0.2)
@@ -61,6 +79,26 @@ class PlacementParams:
         check_between("edge_band", self.edge_band, 0.0, 0.05)
         if self.edge_min_pixels < 1:
             raise ValueError(f"`edge_min_pixels` should be >= 1, got {self.edge_min_pixels!r}")
+        check_unit("webcam_cut_prob", self.webcam_cut_prob)
+        check_range("webcam_cut_range", self.webcam_cut_range, 0.1, 0.95)
+        check_range("webcam_height", self.webcam_height, 0.3, 1.0)
+        check_between("webcam_max_upscale", self.webcam_max_upscale, 1.0, 8.0)
+        check_between("webcam_min_aspect", self.webcam_min_aspect, 0.0, 10.0)
+
+
+@dataclass(frozen=True)
+class RowProfile:
+    """Per-row extents of a cutout's alpha, so that a horizontal cut's geometry needs no pixels.
+
+    ``first``/``last``: first and last+1 column with alpha > 0 (``width``/0 when none); ``hard_first``/
+    ``hard_last``/``hard_count``: the same for alpha >= the edge threshold, and how many such pixels.
+    """
+    first: np.ndarray
+    last: np.ndarray
+    hard_first: np.ndarray
+    hard_last: np.ndarray
+    hard_count: np.ndarray
+    min_pixels: int
 
 
 @dataclass(frozen=True)
@@ -75,6 +113,25 @@ class Geometry:
     bbox: tuple[float, float, float, float]
     edges: tuple[str, ...]
     cuts: dict[str, tuple[float, float]]
+    rows: RowProfile | None = field(default=None, compare=False, repr=False)  # None: cannot be cut
+
+    def cut(self, row: int) -> Geometry:
+        """The geometry of rows [0, row) only (a webcam cut), for a cutout touching at most the bottom border.
+
+        The bottom border is touched when the body covers the cut line on ``min_pixels`` pixels.
+        """
+        if self.rows is None or set(self.edges) - {"bottom"} or not 0 < row <= self.height:
+            raise ValueError(f"Geometry.cut: cannot cut a {self.width}x{self.height} cutout touching "
+                             f"{list(self.edges)} at row {row} (profile: {self.rows is not None})")
+        r = self.rows
+        any_rows = np.flatnonzero(r.last[:row] > 0)
+        if any_rows.size == 0:
+            raise ValueError(f"Geometry.cut: no alpha above row {row}")
+        bbox = (float(r.first[:row].min()), float(any_rows[0]), float(r.last[:row].max()), float(any_rows[-1] + 1))
+        if r.hard_count[row - 1] >= r.min_pixels:
+            return Geometry(self.width, row, bbox, ("bottom",),
+                            {"bottom": (float(r.hard_first[row - 1]), float(r.hard_last[row - 1]))})
+        return Geometry(self.width, row, bbox, (), {})
 
     def flipped(self) -> Geometry:
         """The same cutout mirrored horizontally."""
@@ -102,7 +159,21 @@ def geometry_of(alpha: np.ndarray, threshold: float = 0.5, min_pixels: int = 1) 
     for edge in edges:
         idx = np.flatnonzero(lines[edge])
         cuts[edge] = (float(idx[0]), float(idx[-1] + 1))
-    return Geometry(width, height, bbox, edges, cuts)
+    return Geometry(width, height, bbox, edges, cuts, _row_profile(alpha > 0, hard, min_pixels))
+
+
+def _row_profile(soft: np.ndarray, hard: np.ndarray, min_pixels: int) -> RowProfile:
+    width = soft.shape[1]
+    cols = np.arange(width)
+
+    def extents(mask):
+        first = np.where(mask, cols, width).min(axis=1)
+        last = np.where(mask, cols + 1, 0).max(axis=1)
+        return first, last
+
+    first, last = extents(soft)
+    hard_first, hard_last = extents(hard)
+    return RowProfile(first, last, hard_first, hard_last, np.count_nonzero(hard, axis=1), min_pixels)
 
 
 def band_pixels(shape: tuple[int, ...], edge_band: float) -> int:
@@ -129,6 +200,7 @@ class Placement:
     rotation: float  # degrees, counter-clockwise on screen
     flip: bool
     overflow: bool = False
+    cut_row: int | None = None  # webcam cut: only the cutout's rows [0, cut_row) are placed (None: no cut)
 
 
 def pinned_pair(edges: tuple[str, ...] | list[str]) -> bool:
@@ -225,6 +297,23 @@ def constrain(geom: Geometry, scale: float, rotation: float, u: float, v: float,
     return s, x, y, overflow
 
 
+def webcam_cut(geom: Geometry, params: PlacementParams, cut_u: float, out_h: int) -> tuple[int, Geometry] | None:
+    """(cut row, cut geometry) of a webcam cut at ``cut_u`` of ``webcam_cut_range``, or None when ``geom``
+    is not eligible: a border other than the bottom touched, too short for its width (a portrait), no row
+    profile, a cut line the body does not touch, or more enlargement than ``webcam_max_upscale`` needed."""
+    x0, y0, x1, y1 = geom.bbox
+    if geom.rows is None or set(geom.edges) - {"bottom"} or (y1 - y0) < params.webcam_min_aspect * (x1 - x0):
+        return None
+    lo, hi = params.webcam_cut_range
+    row = int(round(y0 + (lo + cut_u * (hi - lo)) * (y1 - y0)))
+    if not y0 < row <= geom.height:
+        return None
+    g = geom.cut(row)
+    if g.edges != ("bottom",) or params.webcam_height[0] * out_h > params.webcam_max_upscale * (g.bbox[3] - g.bbox[1]):
+        return None
+    return row, g
+
+
 def draw_placement(rng: np.random.Generator, geom: Geometry, out_size: tuple[int, int],
                    params: PlacementParams, margin: float) -> Placement:
     """Draw a valid placement of the cutout ``geom`` (unflipped) in a frame of ``out_size`` (w, h).
@@ -232,23 +321,40 @@ def draw_placement(rng: np.random.Generator, geom: Geometry, out_size: tuple[int
     ``margin`` (pixels) is what free sides keep clear: the params' margin plus the warp's largest
     displacement. Draws the same number of random values whatever the branch.
     """
-    flip_u, rot_on, rot_u, height_u, u, v = rng.random(6)
+    flip_u, rot_on, rot_u, height_u, u, v, cut_on, cut_u = rng.random(8)
+    cut_row, upscale, heights = None, params.max_upscale, None
+    if cut_on < params.webcam_cut_prob and (cut := webcam_cut(geom, params, cut_u, out_size[1])) is not None:
+        (cut_row, geom), upscale, heights = cut, params.webcam_max_upscale, params.webcam_height
     flip = bool(flip_u < params.flip_prob)
     g = geom.flipped() if flip else geom
     cut = bool(g.edges)
     max_rot = 0.0 if pinned_pair(g.edges) else (params.rotation_max_cut if cut else params.rotation_max_free)
     rotation = (2 * rot_u - 1) * max_rot if rot_on < params.rotation_prob else 0.0
-    lo, hi = params.height_cut if cut else params.height_free
+    lo, hi = heights or (params.height_cut if cut else params.height_free)
     height_frac = lo + height_u * (hi - lo)
     bbox_h = g.bbox[3] - g.bbox[1]
-    scale = min(height_frac * out_size[1] / bbox_h, params.max_upscale)
+    scale = min(height_frac * out_size[1] / bbox_h, upscale)
     s, x, y, overflow = constrain(g, scale, rotation, u, v, out_size, margin)
-    return Placement(scale=s, x=x, y=y, rotation=rotation, flip=flip, overflow=overflow)
+    return Placement(scale=s, x=x, y=y, rotation=rotation, flip=flip, overflow=overflow, cut_row=cut_row)
+
+
+def placed(geom: Geometry, placement: Placement) -> Geometry:
+    """The geometry of the part of the cutout that is placed (its rows above a webcam cut), unflipped."""
+    return geom if placement.cut_row is None else geom.cut(placement.cut_row)
+
+
+def cut_fraction(geom: Geometry, placement: Placement) -> float | None:
+    """Where a webcam cut lies, as a share of the person's height from the top of the head (None: no cut)."""
+    if placement.cut_row is None:
+        return None
+    x0, y0, x1, y1 = geom.bbox
+    return (placement.cut_row - y0) / (y1 - y0)
 
 
 def oriented(geom: Geometry, placement: Placement) -> Geometry:
-    """The geometry as placement sees it (mirrored when the placement flips)."""
-    return geom.flipped() if placement.flip else geom
+    """The geometry as placement sees it (cut when the placement cuts, mirrored when it flips)."""
+    g = placed(geom, placement)
+    return g.flipped() if placement.flip else g
 
 
 def matrix(geom: Geometry, placement: Placement) -> np.ndarray:
@@ -264,7 +370,8 @@ def matrix(geom: Geometry, placement: Placement) -> np.ndarray:
 
 
 def composite_edges(geom: Geometry, placement: Placement) -> list[str]:
-    """The borders the person touched in its source, after flip mapping (what composites.parquet records)."""
+    """The borders the person touched in its source, after flip mapping (what composites.parquet records);
+    a webcam cut is the 'bottom' border."""
     return list(oriented(geom, placement).edges)
 
 

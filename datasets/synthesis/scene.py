@@ -65,14 +65,18 @@ def draw_scene(rng: np.random.Generator, geom: pl.Geometry, out_size: tuple[int,
 
 def place(cutout: Cutout, placement: pl.Placement, tps_disp: np.ndarray | None,
           out_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The cutout's (fg (H, W, 3) uint8, alpha (H, W) uint8) in the frame: placement and warp as one remap."""
-    level = cutout.level_for(placement.scale)
-    rgba = cutout.level(level)
+    """The cutout's (fg (H, W, 3) uint8, alpha (H, W) uint8) in the frame: placement and warp as one remap.
+
+    A webcam cut samples only the rows above the cut, clamped (re-extended) at the cut like a bottom border.
+    """
+    src = cutout if placement.cut_row is None else cutout.cut(placement.cut_row)
+    level = src.level_for(placement.scale)
+    rgba = src.level(level)
     f = 2.0 ** level
     to_level = np.diag([1 / f, 1 / f, 1.0]) if level else np.eye(3)
     frame_to_source = to_level @ np.linalg.inv(pl.matrix(cutout.geometry, placement))
     map_x, map_y = warp.source_maps(frame_to_source, out_size, tps_disp, (rgba.shape[1], rgba.shape[0]),
-                                    cutout.geometry.edges)
+                                    src.geometry.edges)
     out = warp.remap(rgba, map_x, map_y)
     return out[..., :3], np.ascontiguousarray(out[..., 3])
 
