@@ -6,6 +6,7 @@ silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -56,9 +57,21 @@ def _merge(base: Any, over: Any) -> Any:
     return over
 
 
+# Every top-level section a params file may hold: a typo'd section is an error, not silently ignored.
+SECTIONS = ("sources", "retrain", "review", "studio", "curate", "model", "train", "evaluate", "export", "video",
+            "synthesize", "autolabel", "clean", "ingest", "sample")
+
+# Range of a numeric param without its own entry in its dataclass's ``RANGES``: finite and >= 0.
+DEFAULT_RANGE = ">= 0"
+
+
 def load_section(section: str, cls: type[T], path: Path | str = PARAMS_FILE) -> T:
     """Load ``section`` of the params file (dotted for nested: ``labeling.fusion``) into ``cls``."""
     data: Any = read_params(path)
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ParamsError(f"{path}: unknown section(s) {unknown}; known: {list(SECTIONS)} "
+                          "(a typo? add a new section to datasets.config.SECTIONS)")
     for part in section.split("."):
         if not isinstance(data, dict) or part not in data:
             raise ParamsError(f"{path}: no section `{section}` (expected a mapping for {cls.__name__})")
@@ -76,7 +89,34 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         raise ParamsError(f"`{where}`: unknown key(s) {unknown}; known: {sorted(fields)}")
     hints = typing.get_type_hints(cls)
     values = {name: _convert(hints[name], value, f"{where}.{name}") for name, value in data.items()}
+    ranges = getattr(cls, "RANGES", {})
+    for name, value in values.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            check_range(value, ranges.get(name, DEFAULT_RANGE), f"{where}.{name}")
     return cls(**values)
+
+
+def check_range(value: float, spec: str, where: str) -> None:
+    """ParamsError naming ``where`` unless ``value`` is finite and within ``spec``.
+
+    ``spec``: ``">= 0"``, ``"> 0"``, ``"<= 1"``, ``"0..1"`` (both ends included) or ``"any"``.
+    A params dataclass gives its own in ``RANGES: ClassVar[dict[str, str]]`` (field -> spec).
+    """
+    if spec == "any":
+        return
+    if not math.isfinite(value):
+        raise ParamsError(f"`{where}` should be a finite number, got {value!r}")
+    if ".." in spec:
+        low, high = (float(v) for v in spec.split(".."))
+        ok = low <= value <= high
+        expected = f"in [{spec.replace('..', ', ')}]"
+    else:
+        op, bound = spec.split()
+        ok = {">=": value >= float(bound), ">": value > float(bound), "<=": value <= float(bound),
+              "<": value < float(bound)}[op]
+        expected = spec
+    if not ok:
+        raise ParamsError(f"`{where}` should be {expected}, got {value!r}")
 
 
 def _convert(tp: Any, value: Any, where: str) -> Any:

@@ -19,6 +19,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -26,7 +27,7 @@ import pandas as pd
 
 from datasets import io
 from datasets.cli import progress, setup_logging, write_metrics
-from datasets.config import load_section
+from datasets.config import ParamsError, load_section
 from training import bench
 from datasets.masks import to_uint8
 from training.metrics import HIGHER_IS_BETTER, METRICS, clip_dtssd, image_metrics, mad
@@ -49,10 +50,12 @@ class EvaluateParams:
     # one, like MediaPipe's single XNNPACK thread: a 0.3M-parameter model gains ~5% from a second
     # thread on an idle CPU and loses 2-3x when the other core is busy
 
+    RANGES: ClassVar[dict[str, str]] = {"tile_width": ">= 16"}  # other numbers: >= 0 (datasets.config)
+
     def __post_init__(self):
         unknown = sorted(set(self.fps_sizes) - set(bench.FRAME_SIZES))
         if unknown:
-            raise ValueError(f"`evaluate.fps_sizes` should be among {list(bench.FRAME_SIZES)}, got {unknown}")
+            raise ParamsError(f"`evaluate.fps_sizes` should be among {list(bench.FRAME_SIZES)}, got {unknown}")
 
 
 @dataclass
@@ -237,6 +240,10 @@ def _json_number(value):
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
+class NoPairs(ValueError):
+    """Nothing to evaluate: no image has a usable mask (a user error, exit 2)."""
+
+
 def run(params: EvaluateParams, model: str, images: Path, masks: Path, out: Path,
         baselines: list[str] = (), params_path: Path | str = "params.yaml", clips: Path | None = None,
         clip_split: str = "test") -> dict:
@@ -244,6 +251,9 @@ def run(params: EvaluateParams, model: str, images: Path, masks: Path, out: Path
     pairs = match_pairs(Path(images), Path(masks))
     if params.max_images:
         pairs = pairs[:params.max_images]
+    if not any(p.error is None for p in pairs):
+        raise NoPairs(f"{images}, {masks}: no image has a mask with the same file stem ({len(pairs)} unmatched "
+                      "files); nothing to evaluate (check that the folders belong together)")
     names = [model] + [b for b in baselines if b != model]
     predictors = {name: load_predictor(name, params_path=params_path, max_threads=params.model_threads)
                   for name in names}
@@ -260,6 +270,9 @@ def run(params: EvaluateParams, model: str, images: Path, masks: Path, out: Path
             first_image = cases[-1][1] if cases else None
             for r in table[table["error"].notna()].itertuples(index=False):
                 log.warning("not scored: %s (%s) %s", r.stem, r.error, r.detail)
+            if results[name]["n"] == 0:
+                raise NoPairs(f"{images}, {masks}: none of the {len(pairs)} pairs could be scored (reasons in "
+                              f"{out / 'per_sample.parquet'}); nothing to evaluate")
     if clips is not None:
         frames = clip_frames(clips, clip_split)
         if not frames:
@@ -299,9 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
-    params = load_section("evaluate", EvaluateParams, args.params)
-    baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
-    metrics = run(params, args.model, args.images, args.masks, args.out, baselines, args.params, args.clips,
-                  args.clip_split)
+    try:
+        params = load_section("evaluate", EvaluateParams, args.params)
+        baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+        metrics = run(params, args.model, args.images, args.masks, args.out, baselines, args.params, args.clips,
+                      args.clip_split)
+    except (ParamsError, NoPairs, FileNotFoundError) as e:
+        log.error("%s", e, exc_info=args.verbose)
+        return 2
     write_metrics(args.metrics, metrics)
     return 0

@@ -15,6 +15,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -49,6 +50,9 @@ class TrainParams:
     store_repeat: int = 4  # each store (real) sample appears this many times per epoch; composites once
     loss: LossParams = field(default_factory=LossParams)  # loss term weights
     augment: AugmentParams = field(default_factory=AugmentParams)  # augmentation ranges
+
+    # numbers not listed: >= 0 (datasets.config.DEFAULT_RANGE)
+    RANGES: ClassVar[dict[str, str]] = {"epochs": ">= 1", "batch_size": ">= 1", "lr": "> 0", "min_lr": "0..1"}
 
 
 def lr_factor(step: int, total: int, warmup: int, floor: float) -> float:

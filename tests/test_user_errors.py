@@ -1,0 +1,83 @@
+"""User errors end in one line naming the key or file, exit 2 (issue 12): numeric params out of range,
+a typo'd params section, an evaluation with nothing to evaluate. And the repository's params load."""
+from __future__ import annotations
+
+import importlib
+
+import pytest
+import yaml
+
+from datasets import io
+from datasets.config import ParamsError, load_section
+
+# section -> its dataclass (module, name): every section a stage loads
+SECTION_CLASSES = {
+    "sample": ("datasets.sample", "SampleParams"), "ingest": ("datasets.ingest", "IngestParams"),
+    "synthesize": ("datasets.synthesis.params", "SynthesisParams"), "review": ("labeling.review", "ReviewParams"),
+    "studio": ("labeling.studio", "StudioParams"), "autolabel": ("labeling.autolabel", "AutolabelParams"),
+    "clean": ("labeling.clean", "CleanParams"), "curate": ("labeling.curate", "CurateParams"),
+    "model": ("training.model", "ModelConfig"), "train": ("training.train", "TrainParams"),
+    "evaluate": ("training.evaluate", "EvaluateParams"), "export": ("training.export", "ExportParams"),
+    "video": ("training.video", "VideoParams"), "retrain": ("flows.retrain", "RetrainParams"),
+}
+
+
+def _cls(section: str):
+    module, name = SECTION_CLASSES[section]
+    return getattr(importlib.import_module(module), name)
+
+
+def _params_with(tmp_path, repo_root, section: str, key: str, value) -> str:
+    data = yaml.safe_load((repo_root / "params.yaml").read_text())
+    data[section][key] = value
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("section", sorted(SECTION_CLASSES))
+def test_the_repository_params_load_every_section(section, repo_root):
+    load_section(section, _cls(section), repo_root / "params.yaml")
+
+
+@pytest.mark.parametrize("section, key, value", [
+    ("evaluate", "max_images", -1), ("export", "calibration_images", -1), ("evaluate", "fps_frames", -5),
+    ("train", "batch_size", 0), ("train", "lr", -0.1), ("train", "lr", 0.0), ("ingest", "min_person_pixels", -3),
+    ("video", "blur_sigma", float("nan")),
+])
+def test_numeric_params_out_of_range_name_the_key(section, key, value, tmp_path, repo_root):
+    path = _params_with(tmp_path, repo_root, section, key, value)
+    with pytest.raises(ParamsError, match=rf"`{section}\.{key}` should be"):
+        load_section(section, _cls(section), path)
+
+
+def test_a_typo_in_a_top_level_section_is_an_error(tmp_path, repo_root):
+    path = tmp_path / "params.yaml"
+    path.write_text((repo_root / "params.yaml").read_text() + "\nevalute:\n  max_images: 5\n")
+    with pytest.raises(ParamsError, match=r"unknown section\(s\) \['evalute'\]"):
+        load_section("evaluate", _cls("evaluate"), path)
+
+
+def _one_error_line(caplog) -> str:
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "\n" not in record.getMessage() and not record.exc_info
+    return record.getMessage()
+
+
+def test_bad_params_exit_2_in_one_line(tmp_path, repo_root, caplog):
+    from training.evaluate import main
+    path = _params_with(tmp_path, repo_root, "evaluate", "max_images", -1)
+    rc = main(["--model", "x.onnx", "--images", str(tmp_path), "--masks", str(tmp_path), "--out", str(tmp_path / "o"),
+               "--params", str(path)])
+    assert rc == 2 and "`evaluate.max_images`" in _one_error_line(caplog)
+
+
+def test_evaluate_with_no_matching_pair_exits_2_and_writes_no_metrics(tmp_path, repo_root, caplog):
+    from training.evaluate import main
+    rng = __import__("numpy").random.default_rng(0)
+    io.write_jpeg(tmp_path / "images" / "a.jpg", rng.integers(0, 255, (8, 8, 3), dtype="uint8"))
+    io.write_png(tmp_path / "masks" / "b.png", rng.integers(0, 255, (8, 8), dtype="uint8"))
+    rc = main(["--model", "models/none.onnx", "--images", str(tmp_path / "images"), "--masks",
+               str(tmp_path / "masks"), "--out", str(tmp_path / "eval"), "--params", str(repo_root / "params.yaml")])
+    assert rc == 2 and "nothing to evaluate" in _one_error_line(caplog)
+    assert not (tmp_path / "eval" / "metrics.json").exists()
