@@ -18,11 +18,12 @@ rotation. A body touching two opposite borders spans the frame along that axis a
 
 Webcam cut (``webcam_cut_prob``): a tall person (bbox height / width >= ``webcam_min_aspect``) that
 touches no border, or only the bottom one, is cut horizontally at a share ``webcam_cut_range`` of its
-height measured from the top of the head (0.35-0.65: chest to hips). Only the rows above the cut are
+height measured from the top of the head (0.3-0.55: chest to hips). Only the rows above the cut are
 used (``Geometry.cut``, ``Cutout.cut``); the cut line becomes the body's bottom edge, so it is placed
 like any bottom-cut body (pivot on the bottom border, ``rotation_max_cut``, re-extended below the cut)
 at webcam scale: its height (head top to cut) is ``webcam_height`` of the frame (0.7-0.95 puts the
-head top in the upper third). Upscaling is capped by ``webcam_max_upscale`` rather than
+head top in the upper third), horizontally within the middle ``webcam_spread`` of its range (clips
+drift from there as usual). Upscaling is capped by ``webcam_max_upscale`` rather than
 ``max_upscale``: a webcam frame of a small figure needs more enlargement than a free placement, and
 a cap that would stop the figure from reaching the lowest ``webcam_height`` leaves that composite a
 normal placement (as does a cut row where the body is too thin to touch the bottom line).
@@ -58,12 +59,13 @@ class PlacementParams:
     # image's short side of a border counts as touching it, and that gap is cropped away, [0, 0.05]
     edge_band: float = 0.01
     webcam_cut_prob: float = 0.0  # probability of a webcam cut of an eligible person (see module doc), [0, 1]
-    # cut height as a share of the person's height from the top of the head (0.35-0.65: chest to hips),
-    # within [0.1, 0.95]
-    webcam_cut_range: tuple[float, float] = (0.35, 0.65)
+    # cut height as a share of the person's height from the top of the head (0.3-0.55: chest to hips;
+    # 0.6 is mid-thigh on ccp-voc people), within [0.1, 0.95]
+    webcam_cut_range: tuple[float, float] = (0.3, 0.55)
     webcam_height: tuple[float, float] = (0.7, 0.95)  # cut person's height / frame height, within [0.3, 1]
     webcam_max_upscale: float = 4.0  # enlargement cap for webcam cuts (replaces max_upscale), [1, 8]
     webcam_min_aspect: float = 1.6  # only persons with bbox height / width >= this (standing, not portraits), [0, 10]
+    webcam_spread: float = 0.6  # webcam cuts' horizontal position: this share of its allowed range, centred, [0, 1]
 
     def __post_init__(self):
         check_between("margin", self.margin, 0.0, 0.2)
@@ -84,6 +86,7 @@ class PlacementParams:
         check_range("webcam_height", self.webcam_height, 0.3, 1.0)
         check_between("webcam_max_upscale", self.webcam_max_upscale, 1.0, 8.0)
         check_between("webcam_min_aspect", self.webcam_min_aspect, 0.0, 10.0)
+        check_unit("webcam_spread", self.webcam_spread)
 
 
 @dataclass(frozen=True)
@@ -325,6 +328,7 @@ def draw_placement(rng: np.random.Generator, geom: Geometry, out_size: tuple[int
     cut_row, upscale, heights = None, params.max_upscale, None
     if cut_on < params.webcam_cut_prob and (cut := webcam_cut(geom, params, cut_u, out_size[1])) is not None:
         (cut_row, geom), upscale, heights = cut, params.webcam_max_upscale, params.webcam_height
+        u = 0.5 + (u - 0.5) * params.webcam_spread  # a webcam's subject sits near the middle
     flip = bool(flip_u < params.flip_prob)
     g = geom.flipped() if flip else geom
     cut = bool(g.edges)
