@@ -219,6 +219,8 @@ def _convert(item: Item, job: Job) -> Outcome:
     if labels is None:
         return NoPerson(item.origin)
     assert item.image is not None
+    if labels.alpha is None:  # label_kind 'none' (format images): the image alone
+        return _unlabeled(item, job)
     lh, lw = labels.alpha.shape
     width, height = io.check_image(item.image)  # a full decode: truncated data is bad_image here
     if (width, height) != (lw, lh):
@@ -241,6 +243,17 @@ def _convert(item: Item, job: Job) -> Outcome:
                   height=height, persons=labels.persons, label_kind=labels.label_kind, origin=item.origin)
 
 
+def _unlabeled(item: Item, job: Job) -> Sample:
+    """A sample without labels (alpha, ignore and persons null) once its image decodes."""
+    width, height = io.check_image(item.image)
+    id_ = sample_id(job.source, item.origin)
+    image_rel = f"images/{id_}{item.image.suffix.lower() or '.img'}"
+    io.link_or_copy(item.image, job.out / image_rel)
+    return Sample(id=id_, source=job.source, split=item.split or split_for(id_, job.splits), image=image_rel,
+                  alpha=None, ignore=None, width=width, height=height, persons=None, label_kind="none",
+                  origin=item.origin)
+
+
 def _figures(name: str, fmt: str, samples: list[Sample], rejected: list[Rejected],
              no_person: list[str]) -> dict:
     offered = len(samples) + len(rejected) + len(no_person)
@@ -248,7 +261,7 @@ def _figures(name: str, fmt: str, samples: list[Sample], rejected: list[Rejected
         "source": name, "format": fmt, "offered": offered, "samples": len(samples),
         "quarantined": len(rejected), "no_person": len(no_person),
         "quarantined_fraction": round(len(rejected) / offered, 6) if offered else 0.0,
-        "persons": sum(s.persons for s in samples),
+        "persons": sum(s.persons or 0 for s in samples),
         "reasons": dict(sorted(Counter(r.reason for r in rejected).items())),
         "splits": {split: sum(s.split == split for s in samples) for split in SPLITS},
         "label_kinds": dict(sorted(Counter(s.label_kind for s in samples).items())),

@@ -37,7 +37,7 @@ MARKER = "store.json"
 SAME_SOURCE = ("format", "src")  # what must match for a store to be rewritten (the name may change)
 TABLES = ("samples.parquet", "quarantine.parquet")
 LOCK = ".ingest.lock"
-LABEL_KINDS = ("mask", "alpha")
+LABEL_KINDS = ("mask", "alpha", "none")  # none: no label (format images; the ensemble labels it)
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,11 @@ class Sample:
     source: str
     split: str
     image: str
-    alpha: str
+    alpha: str | None  # None for label_kind 'none'
     ignore: str | None
     width: int
     height: int
-    persons: int
+    persons: int | None  # None for label_kind 'none'
     label_kind: str
     origin: str
 
@@ -88,7 +88,8 @@ def samples_frame(samples: list[Sample]) -> pd.DataFrame:
     """The samples table, sorted by id, with the contract's columns and dtypes."""
     df = pd.DataFrame([asdict(s) for s in samples], columns=SAMPLE_COLUMNS)
     df = df.sort_values("id", kind="stable").reset_index(drop=True)
-    return df.astype({"width": "int64", "height": "int64", "persons": "int64"})
+    persons = "int64" if df["persons"].notna().all() else "Int64"  # null for label_kind 'none'
+    return df.astype({"width": "int64", "height": "int64", "persons": persons})
 
 
 def quarantine_frame(rejected: list[Rejected]) -> pd.DataFrame:

@@ -35,7 +35,7 @@ from datasets.store import Store
 from labeling import fusion, members as registry
 from labeling.fusion import FusionParams
 from labeling.members.base import ModelFiles, MemberSettings
-from labeling.members.zoom import ZoomParams, crop_windows, predict_zoomed
+from labeling.members.zoom import ZoomParams, add_crops, crop_windows
 from labeling.refine import RefineParams, refine
 
 log = logging.getLogger(__name__)
@@ -85,35 +85,67 @@ def batches(store: Store, batch_size: int) -> list[list[str]]:
     return [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
 
 
-def predict_members(params: AutolabelParams, rgb: np.ndarray, gt: np.ndarray | None,
-                    names: Sequence[str]) -> tuple[dict[str, np.ndarray], int]:
-    """({member: alpha (H, W) float32}, number of zoom crops) for one image.
+@dataclass
+class Prediction:
+    """One image's member alphas ({member: (H, W) float32}), its zoom crops, and its fusion when the
+    zoom guide already was the final one (no crops changed the alphas: it is not computed twice)."""
+    alphas: dict[str, np.ndarray]
+    crops: int
+    fused: tuple[np.ndarray, np.ndarray] | None = None
 
-    Plain members run on the full image and on the zoom crops around ``gt``; prompted members (SAM)
-    run last, prompted by ``gt`` or by the fusion of the others (`sam_prompt`).
+
+def predict(params: AutolabelParams, rgb: np.ndarray, gt: np.ndarray | None, names: Sequence[str],
+            fuse: fusion.Fuser | None = None) -> Prediction:
+    """Run the members on one image: the full view, then zoom crops, then prompted members.
+
+    Zoom crops surround the people of ``gt`` (a labelled sample) or, without a label (label_kind
+    'none', scoring), of the ensemble's own first fusion of the full-view alphas (``fuse``, default
+    the weighted vote of params). Prompted members (SAM) run last, prompted by ``gt`` or by the
+    fusion of the others (`sam_prompt`).
     """
     settings = params.settings
-    windows = crop_windows(gt, params.zoom) if gt is not None and params.zoom.enabled else []
-    alphas: dict[str, np.ndarray] = {}
-    prompted = []
+    members = {n: registry.get(n, settings) for n in names}
+    plain = [n for n in names if not members[n].prompted]
+    alphas = {n: members[n].predict(rgb) for n in plain}
+    fuse_plain = fuse if fuse is not None and len(plain) == len(names) else \
+        (lambda a: fusion.fuse(a, params.fusion.weights, params.fusion.vote_threshold))
+    guide, fused = gt, None
+    if params.zoom.enabled and gt is None and alphas:
+        fused = fuse_plain(alphas)
+        guide = fused[0]
+    windows = crop_windows(guide, params.zoom) if guide is not None and params.zoom.enabled else []
+    for name in plain:
+        add_crops(members[name], rgb, alphas[name], windows)
+    if windows:
+        fused = None
     for name in names:
-        member = registry.get(name, settings)
-        if member.prompted:
-            prompted.append(member)
-        else:
-            alphas[name] = predict_zoomed(member, rgb, windows)
-    for member in prompted:
-        if params.sam_prompt == "gt" or not alphas:
-            hint = masks.to_float(gt) if gt is not None else None
-        else:
-            hint = fusion.fuse(alphas, params.fusion.weights, params.fusion.vote_threshold)[0]
-        alphas[member.name] = member.predict(rgb, hint)
-    return {n: alphas[n] for n in names}, len(windows)
+        if members[name].prompted:
+            if params.sam_prompt == "gt" or not plain:
+                hint = masks.to_float(gt) if gt is not None else None
+            else:
+                hint = (fused or fuse_plain({n: alphas[n] for n in plain}))[0]
+            alphas[name] = members[name].predict(rgb, hint)
+            fused = None
+    return Prediction({n: alphas[n] for n in names}, len(windows), fused if fuse is not None else None)
+
+
+def predict_members(params: AutolabelParams, rgb: np.ndarray, gt: np.ndarray | None,
+                    names: Sequence[str]) -> tuple[dict[str, np.ndarray], int]:
+    """({member: alpha (H, W) float32}, number of zoom crops) for one image (see ``predict``)."""
+    result = predict(params, rgb, gt, names)
+    return result.alphas, result.crops
+
+
+def fuser(params: AutolabelParams, names: Sequence[str], weights: dict[str, float] | None = None,
+          threshold: float | None = None) -> fusion.Fuser:
+    """The ensemble's fusion for ``names`` (fusion.fuser: the fitted file, or the weighted vote)."""
+    return fusion.fuser(params.fusion, names, weights, threshold)
 
 
 def fuse_and_write(params: AutolabelParams, out: Path, sample_id: str, rgb: np.ndarray,
-                   alphas: dict[str, np.ndarray], weights: dict[str, float], threshold: float) -> None:
-    fused, disagreement = fusion.fuse(alphas, weights, threshold)
+                   alphas: dict[str, np.ndarray], fuse: fusion.Fuser,
+                   fused: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    fused, disagreement = fused if fused is not None else fuse(alphas)
     if params.refine.enabled:
         fused = refine(rgb, fused, params.refine, guide=fused)
     io.write_png(member_path(out, ENSEMBLE, sample_id), to_uint8(fused))
@@ -121,14 +153,17 @@ def fuse_and_write(params: AutolabelParams, out: Path, sample_id: str, rgb: np.n
 
 
 def needs_label(params: AutolabelParams, names: Sequence[str]) -> bool:
-    """Whether the members need the sample's label (zoom crops, SAM prompted by it)."""
+    """Whether the members need the sample's label (zoom crops, SAM prompted by it), where it has one."""
     return params.zoom.enabled or (params.sam_prompt == "gt" and "sam" in names)
 
 
 def load_sample(store: Store, row, with_label: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """(rgb, label or None) of a samples row; a label whose size is not the image's is an error."""
+    """(rgb, label or None) of a samples row; a label whose size is not the image's is an error.
+
+    Samples of label_kind 'none' have no label: their zoom crops come from the ensemble.
+    """
     rgb = store.image(row)
-    if not with_label:
+    if not with_label or row.label_kind == "none":
         return rgb, None
     gt = store.alpha(row)
     if gt.shape != rgb.shape[:2]:
@@ -137,19 +172,22 @@ def load_sample(store: Store, row, with_label: bool) -> tuple[np.ndarray, np.nda
     return rgb, gt
 
 
-def write_sample(params: AutolabelParams, out: Path, sample_id: str, rgb: np.ndarray, alphas: dict[str, np.ndarray],
-                 fuse_weights: dict[str, float] | None, threshold: float) -> None:
-    """Write each member's alpha, and the fused alpha and disagreement when weights are given."""
-    for name, alpha in alphas.items():
+def write_sample(params: AutolabelParams, out: Path, sample_id: str, rgb: np.ndarray, result: Prediction,
+                 fuse: fusion.Fuser | None) -> None:
+    """Write each member's alpha, and the fused alpha and disagreement when ``fuse`` is given."""
+    for name, alpha in result.alphas.items():
         io.write_png(member_path(out, name, sample_id), to_uint8(alpha))
-    if fuse_weights is not None:
-        fuse_and_write(params, out, sample_id, rgb, alphas, fuse_weights, threshold)
+    if fuse is not None:
+        fuse_and_write(params, out, sample_id, rgb, result.alphas, fuse, result.fused)
 
 
 def label_batch(params: AutolabelParams, store_root: Path | str, out: Path | str, ids: Sequence[str],
                 names: Sequence[str], fuse_weights: dict[str, float] | None = None,
                 threshold: float | None = None) -> list[dict]:
     """Run the members on the samples ``ids``, write their alphas; fuse too when weights are given.
+
+    With `fusion.method: file` the fitted file fuses (any ``fuse_weights`` only says: fuse now);
+    otherwise the weighted vote with ``fuse_weights`` and ``threshold``.
 
     Pipelined: while the members run on sample i (in this thread, which owns their sessions), an
     I/O thread decodes sample i+1 and another fuses and writes sample i-1 (PNG encoding, file I/O and
@@ -160,7 +198,7 @@ def label_batch(params: AutolabelParams, store_root: Path | str, out: Path | str
     """
     store, out = Store(store_root), Path(out)
     rows = list(store.samples.set_index("id").loc[list(ids)].itertuples())
-    threshold = params.fusion.vote_threshold if threshold is None else threshold
+    fuse = None if fuse_weights is None else fuser(params, names, fuse_weights, threshold)
     with_label = needs_label(params, names)
     records, pending = [], []
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="autolabel-io") as pool:
@@ -170,13 +208,14 @@ def label_batch(params: AutolabelParams, store_root: Path | str, out: Path | str
             if i + 1 < len(rows):
                 loading = pool.submit(load_sample, store, rows[i + 1], with_label)
             start = time.perf_counter()
-            alphas, crops = predict_members(params, rgb, gt, names)
+            result = predict(params, rgb, gt, names, fuse)
             seconds = time.perf_counter() - start
-            pending.append(pool.submit(write_sample, params, out, sample_id, rgb, alphas, fuse_weights, threshold))
+            pending.append(pool.submit(write_sample, params, out, sample_id, rgb, result, fuse))
             while len(pending) > 1:  # bound the memory held by samples waiting to be written
                 pending.pop(0).result()
-            records.append({"id": sample_id, "crops": crops, "seconds": seconds,
-                            "worker": f"{os.getpid()}:{threading.get_ident()}", "sessions": registry.created()})
+            records.append({"id": sample_id, "seconds": seconds,
+                            "worker": f"{os.getpid()}:{threading.get_ident()}", "sessions": registry.created(),
+                            "crops": result.crops})
         for job in pending:
             job.result()
     return records
@@ -191,9 +230,10 @@ def fuse_batch(params: AutolabelParams, store_root: Path | str, out: Path | str,
     """Fuse the members' written alphas for ``ids`` (the second pass of learned fusion)."""
     store, out = Store(store_root), Path(out)
     rows = store.samples.set_index("id").loc[list(ids)]
+    fuse = fuser(params, names, weights, threshold)
     for sample_id, row in zip(ids, rows.itertuples()):
         rgb = store.image(row) if params.refine.enabled else None
-        fuse_and_write(params, out, sample_id, rgb, read_members(out, sample_id, names), weights, threshold)
+        fuse_and_write(params, out, sample_id, rgb, read_members(out, sample_id, names), fuse)
     return len(ids)
 
 
@@ -224,13 +264,15 @@ def learn_fusion(params: AutolabelParams, store_root: Path | str, out: Path | st
 
 
 def summarize(records: list[dict], names: Sequence[str], weights: dict[str, float], threshold: float,
-              trusted: int, seconds: float) -> dict:
+              trusted: int, seconds: float, fusion_file: str | None = None) -> dict:
+    """The stage's metrics; with ``fusion_file`` (method file) the weights are the file's, not listed here."""
     n = len(records)
     return {
         "n": n,
         "members": list(names),
-        "weights": {m: float(w) for m, w in zip(names, fusion.normalized_weights(names, weights))},
-        "vote_threshold": threshold,
+        **({"fusion_file": fusion_file} if fusion_file else {
+            "weights": {m: float(w) for m, w in zip(names, fusion.normalized_weights(names, weights))},
+            "vote_threshold": threshold}),
         "trusted_samples": trusted,
         "zoomed_samples": sum(1 for r in records if r["crops"]),
         "zoom_crops": sum(r["crops"] for r in records),
@@ -247,6 +289,7 @@ def run(params: AutolabelParams, store_root: Path | str, out: Path | str,
     for name in names:
         registry.validate(name)
     store = Store(store_root)
+    fuser(params, names)  # a missing or unfitting fusion file stops the stage before any work
     learned = params.fusion.method == "learned"
     weights, threshold = dict(params.fusion.weights), params.fusion.vote_threshold
     work = batches(store, params.batch_size)
@@ -264,7 +307,8 @@ def run(params: AutolabelParams, store_root: Path | str, out: Path | str,
         weights, threshold, trusted = learn_fusion(params, store_root, out, names)
         for ids in work:
             fuse_batch(params, store_root, out, ids, names, weights, threshold)
-    metrics = summarize(records, names, weights, threshold, trusted, time.perf_counter() - start)
+    metrics = summarize(records, names, weights, threshold, trusted, time.perf_counter() - start,
+                        params.fusion.weights_file if params.fusion.method == "file" else None)
     log.info("autolabel: %d samples, members %s, %.2f samples/s", metrics["n"], names, metrics["samples_per_s"] or 0)
     return metrics
 

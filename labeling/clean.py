@@ -24,6 +24,10 @@ Decisions, first match wins (thresholds in params `clean.decide`):
   refine   every flag is a boundary flag (refine_flags) and gt_iou >= refine_min_iou
   replace  the ensemble is sure here (agreement >= replace_min_agreement, no members_disagree)
   review   the rest: a person should look
+
+Samples without a label (label_kind 'none', format images) are judged by the ensemble's own trust
+(labeling/trust.py, params `clean.trust`): drop (the ensemble sees no person), keep (the ensemble's
+label is trusted) or review; gt_iou and gt_boundary_iou are null, label_quality is the trust.
 """
 from __future__ import annotations
 
@@ -45,10 +49,11 @@ from labeling import scorer as learned
 from labeling.quality import CHECKS, Assessment, QualityParams, assess, image_gradient
 from labeling.refine import RefineParams, refine
 from labeling.scorer import Scorer, ScorerParams
+from labeling.trust import DOUBTS, TrustParams, assess_unlabeled, decide_unlabeled, doubts
 
 log = logging.getLogger(__name__)
 DECISIONS = ("keep", "refine", "replace", "review", "drop")
-FLAGS = CHECKS + ("members_disagree",)
+FLAGS = tuple(dict.fromkeys(CHECKS + ("members_disagree",) + DOUBTS))
 REFINED = "refined"
 
 
@@ -73,6 +78,7 @@ class CleanParams:
     scorer: ScorerParams = field(default_factory=ScorerParams)  # the learned label_quality (labeling/scorer.py)
     decide: DecideParams = field(default_factory=DecideParams)  # decision rules
     refine: RefineParams = field(default_factory=RefineParams)  # pymatting for 'refine' decisions
+    trust: TrustParams = field(default_factory=TrustParams)  # label_kind 'none': the ensemble's own trust
 
 
 def label_members(labels: Path) -> list[str]:
@@ -130,12 +136,14 @@ def assess_sample(store: Store, row, labels: Path, names: list[str], params: Cle
     if not ensemble_file.is_file():
         raise FileNotFoundError(f"{ensemble_file}: no ensemble alpha for sample {row.id} (autolabel's "
                                 "output does not match this store: re-run autolabel)")
-    rgb, gt = store.image(row), store.alpha(row)
-    ignore = store.ignore(row)
-    valid = None if ignore is None else ignore < 128
     fused = io.read_mask(ensemble_file)
     disagreement = io.read_mask(member_path(labels, DISAGREEMENT, row.id))
     members = {n: io.read_mask(member_path(labels, n, row.id)) for n in names}
+    if row.label_kind == "none":  # no label: score the ensemble's own (labeling/trust.py)
+        return assess_unlabeled(fused, disagreement, members, params.trust)
+    rgb, gt = store.image(row), store.alpha(row)
+    ignore = store.ignore(row)
+    valid = None if ignore is None else ignore < 128
     grad = image_gradient(rgb)
     a = assess(gt, fused, disagreement, members, rgb, params.quality, valid, gradient=grad)
     if examples is not None and a.label_quality >= params.scorer.clean_min:
@@ -165,6 +173,9 @@ def choose_scorer(params: ScorerParams, examples: Examples | None) -> tuple[Scor
 def finish_sample(store: Store, row, labels: Path, names: list[str], a: Assessment, params: CleanParams,
                   scorer: Scorer | None) -> dict:
     """Score (learned), flag and decide one assessed label; write its refined label if 'refine'."""
+    if row.label_kind == "none":
+        flagged, decision = decide_unlabeled(a, params.trust)
+        return _record(row, names, a, flagged, doubts(a) if flagged else [], decision)
     if scorer is not None:
         a.label_quality = float(scorer.quality(learned.features(a))[0])
         flagged, decision = decide(a, params.decide, flag_below=scorer.threshold, checks_flag=False)
@@ -177,9 +188,13 @@ def finish_sample(store: Store, row, labels: Path, names: list[str], a: Assessme
         if ignore is not None:  # where no label speaks, keep the label as it was
             refined[ignore >= 128] = masks.to_float(gt)[ignore >= 128]
         io.write_png(member_path(labels, REFINED, row.id), masks.to_uint8(refined))
+    return _record(row, names, a, flagged, reasons(a) if flagged else [], decision)
+
+
+def _record(row, names: list[str], a: Assessment, flagged: bool, flags: list[str], decision: str) -> dict:
     return {"id": row.id, **{f"iou_{n}": a.member_iou[n] for n in names}, "agreement": a.agreement,
             "gt_iou": a.gt_iou, "gt_boundary_iou": a.gt_boundary_iou, "label_quality": a.label_quality,
-            "flagged": flagged, "flags": reasons(a) if flagged else [], "decision": decision}
+            "flagged": flagged, "flags": flags, "decision": decision}
 
 
 def quality_frame(records: list[dict], names: list[str]) -> pd.DataFrame:
@@ -199,7 +214,8 @@ def run(params: CleanParams, store_root: Path | str, labels: Path | str) -> dict
     examples = Examples() if params.scorer.mode == "self" else None
     rows = list(store.samples.itertuples())
     assessed = [assess_sample(store, row, labels, names, params, examples) for row in progress(rows, "clean", len(rows))]
-    scorer, kind = choose_scorer(params.scorer, examples)
+    labelled = bool((store.samples["label_kind"] != "none").any())
+    scorer, kind = choose_scorer(params.scorer, examples) if labelled else (None, "none: no labelled samples")
     records = [finish_sample(store, row, labels, names, a, params, scorer) for row, a in zip(rows, assessed)]
     df = quality_frame(records, names)
     refined = {f"{r['id']}.png" for r in records if r["decision"] == "refine"}
@@ -208,6 +224,7 @@ def run(params: CleanParams, store_root: Path | str, labels: Path | str) -> dict
             stale.unlink()
     io.write_parquet(labels / "quality.parquet", df)
     decisions = Counter(df["decision"])
+    unlabeled = store.samples.set_index("id").loc[df["id"], "label_kind"] == "none"
     flags = Counter(f for fl in df["flags"] for f in fl)
     metrics = {
         "n": int(len(df)),
@@ -215,15 +232,22 @@ def run(params: CleanParams, store_root: Path | str, labels: Path | str) -> dict
         "flagged": int(df["flagged"].sum()),
         "decisions": {d: int(decisions.get(d, 0)) for d in DECISIONS},
         "flags": {f: int(flags.get(f, 0)) for f in FLAGS},
-        "label_quality_mean": float(df["label_quality"].mean()) if len(df) else None,
-        "gt_iou_mean": float(df["gt_iou"].mean()) if len(df) else None,
-        "agreement_mean": float(df["agreement"].mean()) if len(df) else None,
+        "label_quality_mean": _mean(df["label_quality"]),
+        "gt_iou_mean": _mean(df["gt_iou"]),
+        "agreement_mean": _mean(df["agreement"]),
         "scorer": kind,
         "flag_threshold": scorer.threshold if scorer is not None else params.decide.flag_below,
         "scorer_examples": {"clean": len(examples.clean), "corrupted": len(examples.bad)} if examples else None,
+        "unlabeled": int(unlabeled.sum()),
+        "unlabeled_decisions": {d: int(n) for d, n in Counter(df["decision"][unlabeled.to_numpy()]).items()},
     }
     log.info("clean: %d labels, %d flagged, decisions %s", metrics["n"], metrics["flagged"], metrics["decisions"])
     return metrics
+
+
+def _mean(column: pd.Series) -> float | None:
+    """The mean of the non-null values, None when there are none (JSON has no NaN)."""
+    return float(column.mean()) if column.notna().any() else None
 
 
 def fit_scorer(params: CleanParams, store_root: Path | str, labels: Path | str, out: Path | str) -> dict:

@@ -9,7 +9,9 @@ chosen, first rule that applies:
 4. waiting for a person (decision ``review`` not tagged ``approve``, or tagged ``fix``) with
    ``curate.pending: drop``                             -> dropped (reason ``pending_review``)
 5. decision ``replace`` -> ``ensemble``; ``refine`` -> ``refined``; anything else (``keep``,
-   ``review``, approved ``drop``, no quality row) -> ``ground_truth``.
+   ``review``, approved ``drop``, no quality row) -> ``ground_truth``, or ``ensemble`` for a sample
+   without a label of its own (label_kind ``none``: the ensemble's alpha is the label; its person
+   count is that of the alpha's parts).
 
 OUT is itself a sample store (DESIGN.md): samples.parquet with every kept sample (label_kind from
 the final alpha's values), images/ and ignore/ hard-linked (or copied) from the sources, alpha/ the
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -38,7 +41,8 @@ from labeling.review import read_review_tags
 log = logging.getLogger(__name__)
 
 SOURCE_COLUMNS = ["id", "store", "source", "label_source", "decision", "review_tag", "reason"]
-DECISION_LABEL = {"replace": "ensemble", "refine": "refined"}  # decision -> LABELS folder; else ground truth
+ENSEMBLE = "ensemble"
+DECISION_LABEL = {"replace": ENSEMBLE, "refine": "refined"}  # decision -> LABELS folder; else ground truth
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,11 @@ class CurateParams:
 
 
 def choose(decision: str | None, tag: str | None, correction_round: int | None,
-           pending: str = "keep") -> tuple[str, str]:
-    """(label_source, reason) of one sample by the rules in the module docstring."""
+           pending: str = "keep", unlabeled: bool = False) -> tuple[str, str]:
+    """(label_source, reason) of one sample by the rules in the module docstring.
+
+    unlabeled: the sample has no label of its own (label_kind 'none'): what is kept is the ensemble's.
+    """
     if tag == "reject":
         return "dropped", "review_reject"
     if correction_round is not None:
@@ -61,7 +68,7 @@ def choose(decision: str | None, tag: str | None, correction_round: int | None,
         return "dropped", "pending_review"
     reason = "pending_review" if waiting else "approved" if tag == "approve" else \
         "no_quality_row" if decision is None else "decision"
-    return DECISION_LABEL.get(decision or "", "ground_truth"), reason
+    return DECISION_LABEL.get(decision or "", ENSEMBLE if unlabeled else "ground_truth"), reason
 
 
 def run(params: CurateParams, stores: Path, labels: Path, out: Path, corrections: Path | None = None,
@@ -90,7 +97,7 @@ def run(params: CurateParams, stores: Path, labels: Path, out: Path, corrections
         quarantine.append(store.quarantine)
         for row in progress(store.samples.itertuples(index=False), f"curate {name}", len(store.samples)):
             decision, tag = decisions.get(row.id), tags.get(row.id)
-            label_source, reason = choose(decision, tag, fixes.get(row.id), params.pending)
+            label_source, reason = choose(decision, tag, fixes.get(row.id), params.pending, row.label_kind == "none")
             if label_source != "dropped":
                 alpha_src = _alpha_path(store, Path(labels) / name, row, label_source, round_dirs)
                 kind, problem = _check(alpha_src, row, label_source)
@@ -157,7 +164,19 @@ def _place(store: Store, row: Any, alpha_src: Path, kind: str, out: Path) -> dic
     if row.ignore is not None and not pd.isna(row.ignore):
         ignore = f"ignore/{row.id}.png"
         io.link_or_copy(store.path(row.ignore), out / ignore)
-    return {**row._asdict(), "image": image, "alpha": f"alpha/{row.id}.png", "ignore": ignore, "label_kind": kind}
+    persons = count_persons(io.read_mask(alpha_src)) if row.label_kind == "none" else row.persons
+    return {**row._asdict(), "image": image, "alpha": f"alpha/{row.id}.png", "ignore": ignore, "label_kind": kind,
+            "persons": persons}
+
+
+def count_persons(alpha: np.ndarray, share: float = 0.1) -> int:
+    """People in an ensemble alpha (label_kind 'none' has no count): its parts (alpha >= 128) of at least
+    ``share`` of the largest part's area."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats((alpha >= 128).astype(np.uint8))
+    if n <= 1:
+        return 0
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    return int(np.count_nonzero(areas >= share * areas.max()))
 
 
 def _remove_stale(out: Path, samples: pd.DataFrame) -> None:

@@ -17,9 +17,12 @@ pixels, normalised to sum 1, then the vote threshold that maximises their mean I
 """
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass, field
-from typing import Literal, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Literal, Mapping, Sequence
 
 import numpy as np
 
@@ -30,7 +33,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FusionParams:
-    method: Literal["weighted", "learned"] = "weighted"  # learned: from trusted (label_kind 'alpha') samples
+    # weighted: `weights` and `vote_threshold`; learned: NNLS at run time on the store's label_kind
+    # 'alpha' samples; file: the logistic stacking in `weights_file` (python -m labeling fit-fusion)
+    method: Literal["weighted", "learned", "file"] = "weighted"
+    weights_file: str = ""  # method file: the fitted FusionModel JSON (relative to the repo root)
     weights: dict[str, float] = field(default_factory=dict)  # member -> weight; unlisted members weigh 1
     vote_threshold: float = 0.5  # share of the weighted vote that makes a pixel person (0.5 = majority)
     min_trusted: int = 3  # learned: fewer trusted samples than this -> use `weights` (with a warning)
@@ -42,6 +48,9 @@ class FusionParams:
         bad = {k: v for k, v in self.weights.items() if v < 0}
         if bad:
             raise ValueError(f"fusion weights should be >= 0, got {bad}")
+        if self.method == "file" and not self.weights_file:
+            raise ValueError("`fusion.method` is 'file' but `fusion.weights_file` is empty: name the fitted "
+                             "weights (python -m labeling fit-fusion --out PATH)")
 
 
 def normalized_weights(members: Sequence[str], weights: Mapping[str, float]) -> np.ndarray:
@@ -123,3 +132,125 @@ def learn_threshold(samples: Sequence[Mapping[str, np.ndarray]], truths: Sequenc
         if np.mean(ious) > best_iou + 1e-9:
             best, best_iou = float(round(t, 2)), float(np.mean(ious))
     return best
+
+
+# ---------------------------------------------------------------- learned stacking (a versioned file)
+FUSION_FILE_VERSION = 1
+SCENE_KINDS = ("portrait", "full_body")
+LOGIT_CLIP = 6.0  # |logit| cap: a member's 0 or 1 is strong evidence, not infinite evidence
+
+
+def _logit_table() -> np.ndarray:
+    """(256,) float32: the clipped logit of each uint8 alpha value (members are fused at 1/255 steps)."""
+    p = np.clip(np.arange(256, dtype=np.float64) / 255.0, 0.5 / 255, 1 - 0.5 / 255)
+    return np.clip(np.log(p / (1 - p)), -LOGIT_CLIP, LOGIT_CLIP).astype(np.float32)
+
+
+LOGITS = _logit_table()
+
+
+def member_logits(alpha: np.ndarray) -> np.ndarray:
+    """(H, W) alpha (float [0, 1] or uint8) -> (H, W) float32 clipped logit, via uint8 (a table look-up)."""
+    import cv2
+
+    return cv2.LUT(masks.to_uint8(alpha), LOGITS)
+
+
+def scene_kind(alpha: np.ndarray, portrait_share: float) -> str:
+    """'portrait' when the person's box (alpha >= 0.5) covers at least ``portrait_share`` of the frame."""
+    ys, xs = np.nonzero(masks.binarize(alpha))
+    if not len(ys):
+        return "full_body"
+    share = (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1) / alpha.size
+    return "portrait" if share >= portrait_share else "full_body"
+
+
+@dataclass
+class FusionModel:
+    """Logistic stacking of member logits, one set of coefficients per scene kind (JSON, versioned).
+
+        fused = sigmoid(bias[k] + sum_i coef[k][i] * logit(alpha_i))
+
+    k is 'all', or the scene kind of the 'all' fusion's person box when ``portrait_share`` is set
+    and the file has that kind. ``disagreement`` is fuse()'s, with weights |coef[k]|.
+    """
+    members: list[str]
+    kinds: dict[str, dict]  # kind ('all', 'portrait', 'full_body') -> {"coef": {member: c}, "bias": b}
+    portrait_share: float | None = None  # person box share of the frame from which a scene is a portrait
+    version: int = FUSION_FILE_VERSION
+    fitted_on: str = ""  # the labelled stores and how many samples (for people)
+    measured: dict = field(default_factory=dict)  # IoU figures at fitting time (for people)
+
+    def __post_init__(self):
+        if self.version != FUSION_FILE_VERSION:
+            raise ValueError(f"fusion weights file version {self.version}, this code reads {FUSION_FILE_VERSION}: "
+                             "refit it (python -m labeling fit-fusion)")
+        if "all" not in self.kinds:
+            raise ValueError(f"fusion weights have kinds {sorted(self.kinds)}; 'all' is required")
+
+    @classmethod
+    def load(cls, path: Path | str, setting: str = "autolabel.fusion.weights_file") -> "FusionModel":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no fusion weights file (set by {setting}); fit one with "
+                                    "`python -m labeling fit-fusion --stores S --out PATH`, or set "
+                                    "autolabel.fusion.method: weighted")
+        return cls(**json.loads(path.read_text()))
+
+    def save(self, path: Path | str) -> None:
+        from datasets import io
+
+        io.write_text(Path(path), json.dumps(asdict(self), indent=1) + "\n")
+
+    def check(self, names: Sequence[str]) -> None:
+        missing = [n for n in names if n not in self.members]
+        if missing or len(names) != len(self.members):
+            raise ValueError(f"the fusion weights file was fitted for members {self.members}, the ensemble is "
+                             f"{list(names)}: refit it for these members (python -m labeling fit-fusion) or set "
+                             "autolabel.members to the file's")
+
+    def _combine(self, logits: Mapping[str, np.ndarray], kind: str) -> np.ndarray:
+        k = self.kinds[kind]
+        z = np.full(next(iter(logits.values())).shape, k["bias"], np.float32)
+        for name, coef in k["coef"].items():
+            z += np.float32(coef) * logits[name]
+        return (0.5 * (1.0 + np.tanh(0.5 * z))).astype(np.float32)
+
+    def kind_of(self, logits: Mapping[str, np.ndarray]) -> tuple[str, np.ndarray]:
+        """(kind used, the 'all' fusion) for one image's member logits."""
+        fused = self._combine(logits, "all")
+        if self.portrait_share is None:
+            return "all", fused
+        kind = scene_kind(fused, self.portrait_share)
+        return (kind if kind in self.kinds else "all"), fused
+
+    def fuse(self, alphas: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, str]:
+        """(fused, disagreement, kind) from member alphas (float [0, 1] or uint8)."""
+        logits = {n: member_logits(alphas[n]) for n in self.members}
+        kind, fused = self.kind_of(logits)
+        if kind != "all":
+            fused = self._combine(logits, kind)
+        weights = {n: abs(c) for n, c in self.kinds[kind]["coef"].items()}
+        return fused, fuse(alphas, weights)[1], kind
+
+
+@lru_cache(maxsize=8)
+def _load_model(path: str, mtime: float) -> FusionModel:
+    return FusionModel.load(path)
+
+
+Fuser = Callable[[Mapping[str, np.ndarray]], "tuple[np.ndarray, np.ndarray]"]
+
+
+def fuser(params: FusionParams, names: Sequence[str], weights: Mapping[str, float] | None = None,
+          threshold: float | None = None) -> Fuser:
+    """The ensemble's fusion, alphas -> (fused, disagreement): the fitted file (method file) or the
+    weighted vote with ``weights`` / ``threshold`` (default: the params')."""
+    if params.method == "file":
+        path = Path(params.weights_file)
+        model = _load_model(str(path), path.stat().st_mtime if path.is_file() else 0.0)
+        model.check(names)
+        return lambda alphas: model.fuse(alphas)[:2]
+    w = dict(params.weights if weights is None else weights)
+    t = params.vote_threshold if threshold is None else threshold
+    return lambda alphas: fuse(alphas, w, t)

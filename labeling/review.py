@@ -5,7 +5,9 @@ Builds (or refreshes, by sample id) a persistent FiftyOne dataset per store, nam
 ``ensemble`` (and ``refined`` where the cleaner wrote one) as ``Segmentation`` fields pointing at
 the PNGs (``mask_path``, nothing copied); the ``disagreement`` map as a ``Heatmap``; the quality
 scalars and flags as fields; each flag also as a sample tag ``flag:<reason>``. Saved views:
-``flagged``, ``needs-review``, ``worst-label-quality`` and ``flag-<reason>`` per reason.
+``flagged``, ``needs-review``, ``worst-label-quality``, ``doubtful-auto-labels`` (samples without a
+label of their own, label_kind 'none', whose ensemble label clean sent to review, least trusted
+first; their ``ground_truth`` is empty) and ``flag-<reason>`` per reason.
 
 People tag samples in the App with ``approve``, ``reject`` or ``fix`` (meaning in
 docs/people-in-the-loop.md); ``--pull --out T.parquet`` reads those tags back into the review
@@ -43,6 +45,7 @@ REVIEW_TAGS = ("reject", "fix", "approve")  # a sample with several: the first i
 FLAG_TAG_PREFIX = "flag:"  # flags become sample tags "flag:<reason>"; refreshing replaces only these
 NOT_MEMBERS = ("ensemble", "disagreement", "refined")  # LABELS sub-folders that are not ensemble members
 SCALARS = ("agreement", "gt_iou", "gt_boundary_iou", "label_quality")
+DOUBTFUL_VIEW = "doubtful-auto-labels"
 REVIEW_COLUMNS = ["id", "store", "dataset", "tag", "tags", "conflict", "decision", "label_quality"]
 
 
@@ -68,7 +71,8 @@ def member_field(member: str) -> str:
     """The dataset field of an ensemble member: its name as an identifier, prefixed when it clashes."""
     name = re.sub(r"\W", "_", member)
     reserved = {"id", "filepath", "tags", "metadata", "created_at", "last_modified_at", "sample_id", "store",
-                "source", "split", "ground_truth", "flagged", "flags", "decision", *NOT_MEMBERS, *SCALARS}
+                "source", "split", "label_kind", "ground_truth", "flagged", "flags", "decision", *NOT_MEMBERS,
+                *SCALARS}
     return f"member_{name}" if name in reserved or name[:1].isdigit() or name.startswith("iou_") else name
 
 
@@ -130,6 +134,7 @@ def _declare_fields(ds, members: list[str], quality: pd.DataFrame) -> None:
 
     declared = {"sample_id": (fo.StringField, None), "store": (fo.StringField, None),
                 "source": (fo.StringField, None), "split": (fo.StringField, None),
+                "label_kind": (fo.StringField, None),
                 "decision": (fo.StringField, None), "flagged": (fo.BooleanField, None),
                 "flags": (fo.ListField, fo.StringField),
                 "disagreement": (fo.EmbeddedDocumentField, fo.Heatmap)}
@@ -162,7 +167,8 @@ def _fields(store: Store, labels: Path, members: list[str], row: dict[str, Any])
     values = {"filepath": str(root / row["image"]), "sample_id": row["id"], "store": root.name,
               "source": row["source"], "split": row["split"],
               "metadata": fo.ImageMetadata(width=int(row["width"]), height=int(row["height"])),
-              "ground_truth": fo.Segmentation(mask_path=str(root / row["alpha"])),
+              "ground_truth": fo.Segmentation(mask_path=str(root / row["alpha"])) if _value(row["alpha"]) else None,
+              "label_kind": row["label_kind"],
               "ensemble": mask("ensemble"), "refined": mask("refined"),
               "disagreement": fo.Heatmap(map_path=str(heat), range=[0, 255]) if heat.is_file() else None,
               "decision": _value(row.get("decision")), "flags": flags,
@@ -181,7 +187,10 @@ def _save_views(ds, params: ReviewParams, reasons: list[str]) -> list[str]:
 
     views = {"flagged": ds.match(F("flagged") == True),  # noqa: E712 (a FiftyOne expression)
              "needs-review": ds.match(F("decision") == "review"),
-             "worst-label-quality": ds.exists("label_quality").sort_by("label_quality").limit(params.worst_count)}
+             "worst-label-quality": ds.exists("label_quality").sort_by("label_quality").limit(params.worst_count),
+             # auto-labels of photos without labels (label_kind 'none') the ensemble doubts, least trusted first
+             DOUBTFUL_VIEW: ds.match((F("label_kind") == "none") & (F("decision") == "review"))
+                              .sort_by("label_quality")}
     for reason in reasons:
         views[f"flag-{re.sub(r'[^A-Za-z0-9]+', '-', reason)}"] = ds.match_tags(FLAG_TAG_PREFIX + reason)
     for name in ds.list_saved_views():

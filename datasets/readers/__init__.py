@@ -14,7 +14,7 @@ from types import ModuleType
 import datasets  # noqa: F401  (environment defaults)
 from datasets.readers.common import Item, Labels, UnusableInput
 
-FORMATS = ("coco", "voc", "supervisely", "aisegment")
+FORMATS = ("coco", "voc", "supervisely", "aisegment", "images")
 
 
 def module(fmt: str) -> ModuleType:

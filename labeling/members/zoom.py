@@ -1,9 +1,10 @@
-"""Guided zoom: run a member again on crops around where the ground truth says the people are.
+"""Guided zoom: run a member again on crops around where the guide says the people are.
 
 Portrait models see a 256x256 (or smaller) version of the whole image, so a person covering 1% of
-a COCO photo is a few pixels to them and is missed. With a guide (the sample's ground truth), each
-of its largest groups of parts gets a square crop (the group's box plus ``margin`` on every side),
-the member segments the crop at its own resolution, and the crop's alpha is pasted back by maximum.
+a COCO photo is a few pixels to them and is missed. With a guide (the sample's label or, for a
+sample without one, the ensemble's own fusion of the members' full-view alphas), each of its
+largest groups of parts gets a square crop (the group's box plus ``margin`` on every side), the
+member segments the crop at its own resolution, and the crop's alpha is pasted back by maximum.
 The guide only says where to look: what the member finds in the crop is its own, so a shifted,
 boxed or blobbed label is still judged by what is really in the image.
 """
@@ -53,7 +54,12 @@ def crop_windows(guide: np.ndarray, params: ZoomParams) -> list[tuple[int, int, 
 def predict_zoomed(member: Member, rgb: np.ndarray, windows: list[tuple[int, int, int, int]],
                    hint: np.ndarray | None = None) -> np.ndarray:
     """The member's alpha on the full image, raised by its alpha on each crop: (H, W) float32."""
-    alpha = member.predict(rgb, hint)
+    return add_crops(member, rgb, member.predict(rgb, hint), windows, hint)
+
+
+def add_crops(member: Member, rgb: np.ndarray, alpha: np.ndarray, windows: list[tuple[int, int, int, int]],
+              hint: np.ndarray | None = None) -> np.ndarray:
+    """Raise ``alpha`` (the member's full-view alpha, (H, W) float32, in place) by its alpha on each crop."""
     for x0, y0, x1, y1 in windows:
         crop_hint = None if hint is None else hint[y0:y1, x0:x1]
         part = member.predict(np.ascontiguousarray(rgb[y0:y1, x0:x1]), crop_hint)

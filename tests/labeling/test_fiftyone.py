@@ -54,7 +54,8 @@ def test_dataset_has_masks_by_path_quality_fields_and_flag_tags(built):
 
 def test_saved_views(built):
     ds = built["dataset"]
-    assert set(ds.list_saved_views()) == {"flagged", "needs-review", "worst-label-quality", "flag-low-gt-iou",
+    assert set(ds.list_saved_views()) == {"flagged", "needs-review", "worst-label-quality", "doubtful-auto-labels",
+                                          "flag-low-gt-iou",
                                           "flag-low-gt-boundary-iou", "flag-member-disagree", "flag-tiny-person"}
     assert len(ds.load_saved_view("flagged")) == 5  # every decision but 'keep' carries a flag
     assert len(ds.load_saved_view("needs-review")) == 2
