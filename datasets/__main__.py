@@ -1,27 +1,22 @@
 """`python -m datasets <command> ...`: the stage entry points of this package (each a module with main(argv))."""
 from __future__ import annotations
 
-import importlib
 import sys
 
 import datasets  # noqa: F401  (environment defaults)
+from datasets.cli import run_command
 
-# command -> module holding `main(argv: list[str] | None) -> int | None`
-COMMANDS: dict[str, str] = {
-    "synthesize": "datasets.synthesize",
-    "ingest": "datasets.ingest",
-    "sample": "datasets.sample",
+# command -> (module holding `main(argv: list[str] | None) -> int | None`, one line of help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sample": ("datasets.sample", "write the embedded sample (a few images in each of the four formats)"),
+    "ingest": ("datasets.ingest", "read one source (coco, voc, supervisely, aisegment, images) into a sample store"),
+    "synthesize": ("datasets.synthesize", "composite people onto backgrounds (training images, priors, clips)"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in COMMANDS:
-        names = ", ".join(sorted(COMMANDS)) or "(none yet)"
-        print(f"usage: python -m datasets {{{names}}} ...", file=sys.stderr)
-        return 2
-    module = importlib.import_module(COMMANDS[argv[0]])
-    return module.main(argv[1:]) or 0
+    return run_command("python -m datasets", "Data: ingest public person datasets into sample stores, "
+                       "and synthesize composites.", COMMANDS, argv)
 
 
 if __name__ == "__main__":

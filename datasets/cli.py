@@ -1,16 +1,29 @@
-"""What every stage entry point shares: logging set-up, progress bars, metrics files."""
+"""What every stage entry point shares: the `python -m <package>` dispatcher, logging set-up, progress
+bars, native stderr capture, metrics files."""
 from __future__ import annotations
 
+import argparse
+import importlib
 import logging
+import os
 import sys
+import tempfile
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from datasets import io
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+# Libraries whose INFO lines are one per HTTP request (Label Studio's SDK, Prefect's client): WARNING.
+QUIET_LOGGERS = ("httpx", "httpcore", "urllib3")
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -19,14 +32,89 @@ def setup_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
-    """A tqdm bar on stderr that hides itself when stderr is not a terminal (CI, DVC logs)."""
-    return iter(tqdm(items, desc=desc, total=total, disable=not sys.stderr.isatty(), leave=False))
+def progress(items: Iterable[T], desc: str, total: int | None = None, unit: str = "it",
+             size: Callable[[T], int] | None = None) -> Iterator[T]:
+    """A tqdm bar on stderr that hides itself when stderr is not a terminal (CI, DVC logs).
+
+    ``size(item)`` is how many ``unit`` an item counts for (a batch of 16 samples: ``size=len``,
+    ``unit="sample"``, ``total`` in samples). Log lines written while the bar runs print above it.
+    """
+    bar = tqdm(total=total, desc=desc, unit=unit, disable=not sys.stderr.isatty(), leave=False)
+    with bar, logging_redirect_tqdm():
+        for item in items:
+            yield item
+            bar.update(size(item) if size else 1)
+
+
+@contextmanager
+def native_stderr(what: str) -> Iterator[None]:
+    """Capture what native code writes straight to file descriptor 2 while the block runs.
+
+    TFLite, absl and glog (MediaPipe) print their start-up chatter there from C++, past Python's
+    logging and past GLOG_minloglevel / TF_CPP_MIN_LOG_LEVEL. The text is logged at DEBUG (shown with
+    -v). The capture is process-wide: keep the block short (loading a model, not a loop).
+    """
+    with _NATIVE_LOCK, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode(errors="replace").strip()
+            if text:
+                log.debug("%s wrote to stderr:\n%s", what, text)
+
+
+_NATIVE_LOCK = threading.Lock()
+
+
+def run_command(prog: str, description: str, commands: dict[str, tuple[str, str]],
+                argv: list[str] | None = None) -> int:
+    """``python -m <package> <command> ...``: dispatch to ``commands[command][0]``'s ``main(argv)``.
+
+    ``commands``: name -> (module, one-line help). ``--help`` (or no command) lists the commands;
+    a user error (a bad path, a bad param, a server that does not answer) ends in one line, and
+    in its traceback only with -v/--verbose.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in commands:
+        module = importlib.import_module(commands[argv[0]][0])
+        try:
+            return module.main(argv[1:]) or 0
+        except USER_ERRORS as e:
+            if "-v" in argv or "--verbose" in argv:
+                raise
+            print(f"{prog} {argv[0]}: error: {e} ({type(e).__name__}; -v shows the traceback)", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f"{prog} {argv[0]}: interrupted", file=sys.stderr)
+            return 130
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     epilog=f"`{prog} COMMAND --help` describes a command's options.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name, (_, help_text) in commands.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    parser.parse_args(argv)  # --help exits 0, an unknown command exits 2, both with the list
+    parser.print_help(sys.stderr)  # no command at all
+    return 2
+
+
+# What a user can cause and fix: missing files, bad params or input, a server that does not answer
+# (every project error derives from one of these). Anything else keeps its traceback.
+USER_ERRORS = (OSError, ValueError, RuntimeError)
 
 
 def write_metrics(path: Path | str | None, metrics: dict[str, Any]) -> None:
     """Write a stage's metrics JSON (atomically); ``None`` writes nothing."""
     if path is not None:
         io.write_json(path, metrics)
+

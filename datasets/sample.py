@@ -434,9 +434,9 @@ def run(params: SampleParams, out: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m datasets sample", description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="folder to write the four formats into")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
     parser.add_argument("--metrics", type=Path, help="write the planted-defect counts here (JSON)")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     figures = run(load_section("sample", SampleParams, args.params), args.out)

@@ -1,32 +1,27 @@
 """`python -m flows <command> ...`: the stage entry points of this package (each a module with main(argv))."""
 from __future__ import annotations
 
-import importlib
 import sys
 
 import datasets  # noqa: F401  (environment defaults)
+from datasets.cli import run_command
 
-# command -> module holding `main(argv: list[str] | None) -> int | None`
-COMMANDS: dict[str, str] = {
-    "autolabel": "flows.autolabel",
-    "ingest": "flows.ingest",
-    "label-round": "flows.label_round",
-    "pipeline": "flows.pipeline",
-    "plots": "flows.plots",
-    "retrain": "flows.retrain",
-    "serve": "flows.serve",
-    "plots-template": "flows.plots_template",
+# command -> (module holding `main(argv: list[str] | None) -> int | None`, one line of help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "pipeline": ("flows.pipeline", "run the DVC pipeline stage by stage under Prefect; print what ran"),
+    "ingest": ("flows.ingest", "ingest every configured source (one task per source)"),
+    "autolabel": ("flows.autolabel", "auto-label stores on a task runner (threads or a Dask cluster)"),
+    "label-round": ("flows.label_round", "one Label Studio correction round: push, wait, pull, retrain"),
+    "retrain": ("flows.retrain", "retrain, evaluate and promote the model when it beats the champion"),
+    "serve": ("flows.serve", "serve the retraining flow on its cron schedule"),
+    "plots": ("flows.plots", "render training and evaluation plots offline (reports/plots/index.html)"),
+    "plots-template": ("flows.plots_template", "build the offline plots template (vega inlined; `make setup`)"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in COMMANDS:
-        names = ", ".join(sorted(COMMANDS)) or "(none yet)"
-        print(f"usage: python -m flows {{{names}}} ...", file=sys.stderr)
-        return 2
-    module = importlib.import_module(COMMANDS[argv[0]])
-    return module.main(argv[1:]) or 0
+    return run_command("python -m flows", "Prefect flows over the pipeline: sequencing, retries, schedules.",
+                       COMMANDS, argv)
 
 
 if __name__ == "__main__":

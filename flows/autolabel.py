@@ -92,13 +92,13 @@ def run_flow(params: AutolabelParams, store: Path | str, out: Path | str, names:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows autolabel", description=__doc__.split("\n")[0])
-    parser.add_argument("--store", required=True, type=Path)
-    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--store", required=True, type=Path, help="sample store to label")
+    parser.add_argument("--out", required=True, type=Path, help="LABELS folder to write")
     parser.add_argument("--members", help="comma-separated members (default: autolabel.members)")
-    parser.add_argument("--params", default="params.yaml", type=Path)
+    parser.add_argument("--params", default="params.yaml", type=Path, help="params file (default: params.yaml)")
     parser.add_argument("--runner", help="threads | dask | tcp://host:port (default: autolabel.runner)")
-    parser.add_argument("--metrics", type=Path)
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--metrics", type=Path, help="write the stage metrics as JSON here")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     params = load_section("autolabel", AutolabelParams, args.params)

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stores", default="data/stores", help="one store per source is written here")
     parser.add_argument("--only", nargs="*", help="source names to ingest (default: all)")
-    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("--metrics", type=Path, help="write every source's counts here (JSON)")
     args = parser.parse_args(argv)
     setup_logging()

@@ -105,9 +105,9 @@ def label_round(round_no: int, timeout_s: float = 72 * 3600, poll_s: float = 60.
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows label-round", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--round", type=int, required=True, dest="round_no")
+    parser.add_argument("--round", type=int, required=True, dest="round_no", help="round number")
     parser.add_argument("--timeout-h", type=float, default=72.0, help="how long to wait for people")
-    parser.add_argument("--poll-s", type=float, default=60.0)
+    parser.add_argument("--poll-s", type=float, default=60.0, help="seconds between progress checks")
     args = parser.parse_args(argv)
     setup_logging()
     state = label_round(args.round_no, args.timeout_h * 3600, args.poll_s)

@@ -35,8 +35,8 @@ def serve(params_file: str = "params.yaml", name: str = "scheduled-retrain", por
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows serve", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--name", default="scheduled-retrain")
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser.add_argument("--name", default="scheduled-retrain", help="deployment name")
     parser.add_argument("--port", type=int, default=4200, help="port of the local server started "
                         "when PREFECT_API_URL is not set")
     args = parser.parse_args(argv)

@@ -1,30 +1,25 @@
 """`python -m labeling <command> ...`: the stage entry points of this package (each a module with main(argv))."""
 from __future__ import annotations
 
-import importlib
 import sys
 
 import datasets  # noqa: F401  (environment defaults)
+from datasets.cli import run_command
 
-# command -> module holding `main(argv: list[str] | None) -> int | None`
-COMMANDS: dict[str, str] = {
-    "autolabel": "labeling.autolabel",
-    "clean": "labeling.clean",
-    "score": "labeling.score",
-    "review": "labeling.review",
-    "studio": "labeling.studio",
-    "curate": "labeling.curate",
+# command -> (module holding `main(argv: list[str] | None) -> int | None`, one line of help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "autolabel": ("labeling.autolabel", "label a store with the ensemble (every member's alpha, the fused alpha)"),
+    "clean": ("labeling.clean", "score each label's quality, flag doubtful ones, decide keep/refine/replace/review"),
+    "score": ("labeling.score", "score masks in a folder against ground truth (IoU, boundary IoU, MAD)"),
+    "review": ("labeling.review", "FiftyOne review: build the dataset, open the App, pull people's tags"),
+    "studio": ("labeling.studio", "Label Studio rounds: serve, push samples to correct, pull corrections"),
+    "curate": ("labeling.curate", "choose each sample's final label (ground truth, ensemble, correction)"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in COMMANDS:
-        names = ", ".join(sorted(COMMANDS)) or "(none yet)"
-        print(f"usage: python -m labeling {{{names}}} ...", file=sys.stderr)
-        return 2
-    module = importlib.import_module(COMMANDS[argv[0]])
-    return module.main(argv[1:]) or 0
+    return run_command("python -m labeling", "Labels: auto-label with an ensemble, clean, and put people in "
+                       "the loop (FiftyOne review, Label Studio corrections).", COMMANDS, argv)
 
 
 if __name__ == "__main__":

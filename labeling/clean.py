@@ -271,12 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labeling clean", description=__doc__.split("\n")[0])
     parser.add_argument("--store", required=True, type=Path, help="sample store (python -m datasets ingest)")
     parser.add_argument("--labels", required=True, type=Path, help="LABELS folder written by autolabel")
-    parser.add_argument("--params", default="params.yaml", type=Path)
+    parser.add_argument("--params", default="params.yaml", type=Path, help="params file (default: params.yaml)")
     parser.add_argument("--metrics", type=Path, help="write counts per decision and flag here (JSON)")
     parser.add_argument("--fit-scorer", type=Path, metavar="JSON",
                         help="only fit the label-quality scorer on this store's self-corruption and write its "
                              "weights here (for clean.scorer.weights), then stop")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     params = load_section("clean", CleanParams, args.params)

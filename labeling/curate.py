@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="the curated store (data/curated)")
     parser.add_argument("--params", default="params.yaml", help="params file (section `curate`)")
     parser.add_argument("--metrics", type=Path, help="write the counts as JSON here")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     params = load_section("curate", CurateParams, args.params)

@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="review table to write with --pull (data/review/<store>.parquet)")
     parser.add_argument("--params", default="params.yaml", help="params file (section `review`)")
     parser.add_argument("--metrics", type=Path, help="write the counts as JSON here")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     args = parser.parse_args(argv)
     if args.pull and args.out is None:
         parser.error("--pull needs --out (the review table to write)")

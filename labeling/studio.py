@@ -350,14 +350,15 @@ def _float(value: Any) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--params", default="params.yaml", help="params file (section `studio`)")
-    common.add_argument("-v", "--verbose", action="store_true")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     parser = argparse.ArgumentParser(prog="python -m labeling studio", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="action", required=True)
     serve_p = sub.add_parser("serve", parents=[common], help="start the server and keep it up until Ctrl-C")
     serve_p.add_argument("--port", type=int, help="override studio.port")
     push_p = sub.add_parser("push", parents=[common],
                             help="import a round's samples as tasks with the ensemble pre-loaded")
-    push_p.add_argument("--round", type=int, required=True, dest="round_no")
+    push_p.add_argument("--round", type=int, required=True, dest="round_no",
+                        help="round number (project \"<title> round N\")")
     push_p.add_argument("--store", type=Path, action="append", required=True, help="a sample store (repeat)")
     push_p.add_argument("--labels", type=Path, action="append", required=True,
                         help="its labels folder (repeat, in --store order)")

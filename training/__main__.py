@@ -1,31 +1,27 @@
 """`python -m training <command> ...`: the stage entry points of this package (each a module with main(argv))."""
 from __future__ import annotations
 
-import importlib
 import sys
 
 import datasets  # noqa: F401  (environment defaults)
+from datasets.cli import run_command
 
-# command -> module holding `main(argv: list[str] | None) -> int | None`
-COMMANDS: dict[str, str] = {
-    "report": "training.report",
-    "train": "training.train",
-    "evaluate": "training.evaluate",
-    "export": "training.export",
-    "video": "training.video",
-    "testset": "training.testset",
-    "bench": "training.bench",
+# command -> (module holding `main(argv: list[str] | None) -> int | None`, one line of help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "testset": ("training.testset", "assemble the held-out test images and masks"),
+    "train": ("training.train", "train the matting model on curated samples and composites"),
+    "export": ("training.export", "export a checkpoint to ONNX (float and int8) and check parity"),
+    "evaluate": ("training.evaluate", "score a model (and baselines) on a test set: IoU, MAD, ..., fps"),
+    "report": ("training.report", "write the run report (reports/index.html)"),
+    "summary": ("training.summary", "print ours vs the baselines: a small table and a verdict"),
+    "bench": ("training.bench", "print end-to-end frames per second per model, frame size and threads"),
+    "video": ("training.video", "matte a video file (background blur or replacement)"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in COMMANDS:
-        names = ", ".join(sorted(COMMANDS)) or "(none yet)"
-        print(f"usage: python -m training {{{names}}} ...", file=sys.stderr)
-        return 2
-    module = importlib.import_module(COMMANDS[argv[0]])
-    return module.main(argv[1:]) or 0
+    return run_command("python -m training", "Model: train, export, evaluate against the MediaPipe baselines, "
+                       "report.", COMMANDS, argv)
 
 
 if __name__ == "__main__":

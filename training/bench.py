@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=30, help="timed frames per row (median)")
     parser.add_argument("--image", type=Path, help="picture to use as the frame (default: a synthetic one)")
     parser.add_argument("--json", type=Path, help="also write the rows here")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     predictors = {m: load_predictor(m) for m in args.model}

@@ -307,9 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", type=Path, help="synthesize output with clips.parquet: adds dtssd and clip_mad")
     parser.add_argument("--clip-split", default="test", choices=["train", "val", "test"],
                         help="which clips to score (default: test)")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
     parser.add_argument("--metrics", type=Path, help="also write metrics.json's content here")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     try:
