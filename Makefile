@@ -15,9 +15,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: run test install setup plots serve-ui labelstudio clean-env bench
 
+# Ends with ours vs the MediaPipe baselines, a verdict and where to look next (`dvc metrics show`: every figure).
 run: setup
 	dvc repro
-	dvc metrics show
+	@$(PY) -m training summary
 
 test: setup $(LS_VENV)/.installed chromium
 	pytest -q $(PYTEST_ARGS)
