@@ -289,7 +289,9 @@ def run(params: AutolabelParams, store_root: Path | str, out: Path | str,
     for name in names:
         registry.validate(name)
     store = Store(store_root)
-    fuser(params, names)  # a missing or unfitting fusion file stops the stage before any work
+    for name in names:  # a missing weight file stops the stage before anything is written
+        registry.get(name, params.settings)
+    fuser(params, names)  # as does a missing or unfitting fusion file
     learned = params.fusion.method == "learned"
     weights, threshold = dict(params.fusion.weights), params.fusion.vote_threshold
     work = batches(store, params.batch_size)

@@ -5,7 +5,8 @@ same thread (MediaPipe graphs are not thread-safe; ONNX sessions are cheap to ke
 under a thread pool or Dask worker, each worker thread builds its sessions once, not per image.
 
 Names: ``mediapipe-selfie``, ``mediapipe-landscape``, ``mediapipe-pose`` (the default ensemble,
-shipped inside the mediapipe wheel), ``sinet``, ``prisma`` (ONNX files in the model directory),
+shipped inside the mediapipe wheel), ``sinet``, ``prisma``, ``ppseg`` (PP-HumanSeg lite),
+``deeplab-aiseg`` (DeepLabv3 on AISegment) (ONNX files in the model directory),
 ``rembg-<model>`` (e.g. ``rembg-u2net_human_seg``, ``rembg-isnet-general-use``,
 ``rembg-birefnet-portrait``), ``sam`` (Segment Anything, prompted), ``own`` (the project's model).
 """
@@ -48,6 +49,18 @@ def _prisma(settings: MemberSettings) -> Member:
     return Prisma(settings.require("prisma", "prisma"), settings.onnx_threads)
 
 
+def _ppseg(settings: MemberSettings) -> Member:
+    from labeling.members.ppseg import PPHumanSeg
+
+    return PPHumanSeg(settings.require("ppseg", "ppseg"), settings.onnx_threads)
+
+
+def _deeplab(settings: MemberSettings) -> Member:
+    from labeling.members.deeplab import DeepLabAISeg
+
+    return DeepLabAISeg(settings.require("deeplab", "deeplab-aiseg"), settings.onnx_threads)
+
+
 def _own(settings: MemberSettings) -> Member:
     from labeling.members.own import OwnModel
 
@@ -66,6 +79,8 @@ FACTORIES: dict[str, Callable[[MemberSettings], Member]] = {
     "mediapipe-pose": _pose,
     "sinet": _sinet,
     "prisma": _prisma,
+    "ppseg": _ppseg,
+    "deeplab-aiseg": _deeplab,
     "own": _own,
     "sam": _sam,
 }

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from labeling.members.onnx_common import OnnxSegmenter
+from labeling.members.onnx_common import OnnxSegmenter, softmax_person
 
 MEAN_BGR = np.array([102.890434, 111.25247, 126.91212], np.float32)
 STD_BGR = np.array([62.93292, 62.82138, 66.355705], np.float32)
@@ -40,7 +40,4 @@ class SINet(OnnxSegmenter):
         return (rgb[..., ::-1] - MEAN_BGR) / STD_BGR / 255.0
 
     def postprocess(self, output: np.ndarray) -> np.ndarray:
-        logits = output.astype(np.float32)
-        logits = logits - logits.max(axis=0, keepdims=True)
-        e = np.exp(logits)
-        return e[1] / e.sum(axis=0)
+        return softmax_person(output)
