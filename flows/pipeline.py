@@ -2,7 +2,9 @@
 
 Each task runs `dvc repro <stage>`, so DVC decides what is out of date and `dvc.lock` stays the
 record of what was built; the flow only sequences, retries I/O failures, and publishes a run summary
-(a Markdown table of every stage's metrics) as a Prefect artifact.
+(a Markdown table of every stage's metrics) as a Prefect artifact. The console shows which stages DVC
+ran, which it skipped (unchanged) and which it restored from its run cache, then the summary and ours
+vs the baselines (`python -m training summary`).
 
     python -m flows pipeline [--until evaluate]
 """
@@ -10,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
+from pathlib import Path
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from datasets.cli import setup_logging
 from flows import tasks
+from training import summary
 
 log = logging.getLogger(__name__)
 
@@ -24,23 +29,41 @@ STAGES = ("sample", "ingest", "autolabel", "clean", "inbox", "curate", "synthesi
           "export", "evaluate", "report")
 
 
+# What `dvc repro` logs per stage (DVC 3), and what the flow calls it.
+OUTCOMES = ((re.compile(r"^Running stage '([^']+)'"), "ran"),
+            (re.compile(r"^Stage '([^']+)' didn't change, skipping"), "skipped"),
+            (re.compile(r"^Stage '([^']+)' is cached - skipping run"), "restored"))
+
+
+def stage_outcomes(repro_output: str) -> dict[str, str]:
+    """stage (``ingest@sample-coco`` for foreach items) -> 'ran' | 'skipped' | 'restored', from `dvc repro`'s output."""
+    outcomes: dict[str, str] = {}
+    for line in repro_output.splitlines():
+        for pattern, outcome in OUTCOMES:
+            match = pattern.match(line.strip())
+            if match:
+                outcomes.setdefault(match.group(1), outcome)
+    return outcomes
+
+
+def outcome_lines(outcomes: dict[str, str]) -> list[str]:
+    """One line per outcome: 'ran (3): train, export, evaluate'."""
+    lines = []
+    for outcome in ("ran", "restored", "skipped"):
+        stages = [s for s, o in outcomes.items() if o == outcome]
+        if stages:
+            lines.append(f"{outcome} ({len(stages)}): {', '.join(stages)}")
+    return lines or ["no stage ran: DVC printed no stage"]
+
+
 def summary_table(metrics: dict[str, dict]) -> str:
     """Markdown: one row per metrics file, one cell per scalar (nested keys joined with '.')."""
     lines = ["| metrics file | figures |", "|---|---|"]
     for path in sorted(metrics):
-        flat = _flatten(metrics[path])
+        flat = summary.flatten(metrics[path])
         cells = ", ".join(f"{k}={_fmt(v)}" for k, v in flat.items())
         lines.append(f"| `{path}` | {cells} |")
     return "\n".join(lines)
-
-
-def _flatten(obj, prefix: str = "") -> dict:
-    if not isinstance(obj, dict):
-        return {prefix: obj}
-    out: dict = {}
-    for key, value in obj.items():
-        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
 
 
 def _fmt(value) -> str:
@@ -52,20 +75,29 @@ def pipeline(until: str = STAGES[-1], cwd: str = ".") -> dict[str, dict]:
     """Run the stages up to and including ``until``; returns the stage metrics."""
     if until not in STAGES:
         raise ValueError(f"`until` should be one of {list(STAGES)}, got {until!r}")
+    outcomes: dict[str, str] = {}
     for stage in STAGES[: STAGES.index(until) + 1]:
-        tasks.repro_stage(stage, cwd=cwd)
+        for name, outcome in stage_outcomes(tasks.repro_stage(stage, cwd=cwd)).items():
+            outcomes.setdefault(name, outcome)
+    run_log = get_run_logger()
+    for line in outcome_lines(outcomes):
+        run_log.info("stages %s", line)
     metrics = tasks.stage_metrics(cwd=cwd)
-    create_markdown_artifact(key="pipeline-summary", markdown=summary_table(metrics),
-                             description="Stage metrics of this pipeline run")
+    run_log.info("%d metrics files:\n%s", len(metrics), summary_table(metrics))
+    ran = "\n".join(f"- {line}" for line in outcome_lines(outcomes))
+    create_markdown_artifact(key="pipeline-summary", markdown=f"{ran}\n\n{summary_table(metrics)}",
+                             description="Stages DVC ran or skipped, and the stage metrics of this pipeline run")
     return metrics
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows pipeline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--until", default=STAGES[-1], choices=STAGES)
+    parser.add_argument("--until", default=STAGES[-1], choices=STAGES, metavar="STAGE",
+                        help=f"last stage to bring up to date (default: {STAGES[-1]}; one of {', '.join(STAGES)})")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     args = parser.parse_args(argv)
-    setup_logging()
-    metrics = pipeline(until=args.until)
-    log.info("pipeline done: %d metrics files\n%s", len(metrics), summary_table(metrics))
+    setup_logging(args.verbose)
+    pipeline(until=args.until)
+    print(summary.end_of_run(Path("reports")))  # the command's result (Prefect silences module loggers)
     return 0

@@ -62,8 +62,8 @@ def show(template: Path, out: Path) -> Path:
 
 def main_template(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows plots-template", description=__doc__)
-    parser.add_argument("--node-modules", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--node-modules", type=Path, required=True, help="npm folder holding vega, vega-lite, vega-embed")
+    parser.add_argument("--out", type=Path, required=True, help="template file to write")
     args = parser.parse_args(argv)
     setup_logging()
     io.write_text(args.out, build_template(args.node_modules))
