@@ -18,7 +18,7 @@ from typing import Iterator
 from PIL import Image
 
 from datasets.io import BadFile
-from datasets.readers.common import Item, Labels, UnusableInput, read_label_png
+from datasets.readers.common import Item, Labels, UnusableInput, read_label_png, walk_files
 
 log = logging.getLogger(__name__)
 
@@ -83,20 +83,6 @@ def matte_for(image: str) -> str:
 
 
 def walk(folder: Path, suffixes: tuple[str, ...]) -> Iterator[str]:
-    """Relative posix paths of the files under ``folder`` with one of ``suffixes``: sorted, streamed.
-
-    Linked folders are walked (each real folder once, so a link loop ends); a file reached through
-    a link out of the source is quarantined path_outside_root by ingest, never silently skipped.
-    """
-    seen: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen:
-            dirnames.clear()
-            continue
-        seen.add(real)
-        dirnames.sort()
-        rel = Path(os.path.relpath(dirpath, folder)).as_posix()
-        for name in sorted(filenames):
-            if name.lower().endswith(suffixes) and not name.startswith("."):
-                yield name if rel == "." else f"{rel}/{name}"
+    """Relative posix paths of the files under ``folder`` with one of ``suffixes``: sorted, streamed,
+    linked folders walked (common.walk_files)."""
+    return walk_files(folder, suffixes)

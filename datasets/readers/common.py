@@ -9,6 +9,7 @@ holds no person), raising :class:`datasets.io.BadFile` for a bad item.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ import numpy as np
 
 from datasets import io
 from datasets.store import SPLITS
+
+log = logging.getLogger(__name__)
 
 
 class UnusableInput(ValueError):
@@ -126,6 +129,29 @@ def splits_by_name(names: list[str]) -> dict[str, str | None]:
     if len({w for w in words.values() if w is not None}) < 2:
         return {name: None for name in names}
     return words
+
+
+def walk_files(folder: Path, suffixes: tuple[str, ...], skip_hidden_dirs: bool = False) -> Iterator[str]:
+    """Relative posix paths of the files under ``folder`` with one of ``suffixes`` (any case), hidden
+    files left out; streamed folder by folder, names sorted.
+
+    Linked folders are walked, each real folder once (a link loop ends; a link to a folder already
+    walked is logged, its files already offered under their real path). A file reached through a
+    link out of the source is then quarantined path_outside_root by ingest: never silently skipped.
+    """
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            log.info("%s is the folder %s, already walked: its files are offered once", dirpath, real)
+            dirnames.clear()
+            continue
+        seen.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not (skip_hidden_dirs and d.startswith(".")))
+        rel = Path(os.path.relpath(dirpath, folder)).as_posix()
+        for name in sorted(filenames):
+            if name.lower().endswith(suffixes) and not name.startswith("."):
+                yield name if rel == "." else f"{rel}/{name}"
 
 
 def sorted_files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:

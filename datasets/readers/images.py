@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from datasets.readers.common import Item, Labels, UnusableInput, outside_defect, relative
+from datasets.readers.common import Item, Labels, UnusableInput, outside_defect, walk_files
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -39,14 +39,9 @@ class ImageFolderSource:
 
 
 def image_files(root: Path) -> list[str]:
-    """Relative posix paths of the image files under ``root`` (recursive, sorted, no hidden entries)."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith("."):
-                found.append(relative(Path(dirpath) / name, root))
-    return sorted(found)
+    """Relative posix paths of the image files under ``root`` (recursive, linked folders too, sorted,
+    no hidden entries)."""
+    return sorted(walk_files(root, IMAGE_SUFFIXES, skip_hidden_dirs=True))
 
 
 def open_source(src: Path, annotations: Path | None = None,

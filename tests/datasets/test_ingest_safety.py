@@ -257,3 +257,17 @@ def test_pool_workers_die_with_a_killed_parent(tmp_path, repo_root):
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_linked_folders_of_a_photo_folder_are_walked_or_quarantined(tmp_path):
+    src = tmp_path / "photos"
+    write_jpeg(src / "a.jpg", 16, 12)
+    write_jpeg(src / "real" / "b.jpg", 16, 12, seed=1)
+    (src / "linked").symlink_to(src / "real", target_is_directory=True)  # one folder, two names: offered once
+    write_jpeg(tmp_path / "elsewhere" / "c.jpg", 16, 12, seed=2)
+    (src / "away").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    figures = ingest("images", src, tmp_path / "store")
+    samples, _ = tables(tmp_path / "store")
+    assert sorted(samples.origin) == ["a.jpg", "linked/b.jpg"]  # under the name walked first (sorted)
+    assert reasons(tmp_path / "store") == {"away/c.jpg": "path_outside_root"}
+    assert figures["offered"] == 3
