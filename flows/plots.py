@@ -3,7 +3,9 @@
 `dvc plots show` writes HTML that loads vega, vega-lite and vega-embed from a CDN: blank on a machine
 without internet. ``plots-template`` builds an HTML template with the three libraries inlined (from the
 npm registry, installed by `make setup`), without the ``{scripts}`` placeholder through which DVC
-would add its CDN tags; ``plots`` runs `dvc plots show` with it.
+would add its CDN tags. ``plots`` takes DVC's plot specs (`dvc plots show --json`: the training curves),
+titles each in words, adds evaluation plots (IoU per model, fps per frame size, a histogram of
+per-image IoU, from `reports/eval`) and writes one page with that template.
 
     python -m flows plots-template --node-modules .cache/vega/node_modules --out .cache/dvc_plots_template.html
     python -m flows plots --template .cache/dvc_plots_template.html --out reports/plots
@@ -11,13 +13,18 @@ would add its CDN tags; ``plots`` runs `dvc plots show` with it.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import subprocess
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from datasets import io
 from datasets.cli import setup_logging
 from flows import dvc
+from training import summary
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +35,7 @@ PAGE = """<!DOCTYPE html>
 <html>
 <head>
   <meta charset="utf-8">
-  <title>DVC plots</title>
+  <title>Training and evaluation plots</title>
   {inline}
   <style>table {{ border-spacing: 15px; }} body {{ font-family: sans-serif; }}</style>
 </head>
@@ -52,12 +59,91 @@ def build_template(node_modules: Path) -> str:
     return PAGE.format(inline="\n".join(scripts))
 
 
-def show(template: Path, out: Path) -> Path:
-    """Run `dvc plots show` with the offline template; returns the HTML file it wrote."""
+# Training curves (reports/train/plots/metrics/<group>/<name>.tsv) in words.
+CURVE_TITLES = {"lr": "Learning rate", "total": "total loss", "loss": "loss", "iou": "IoU (higher is better)",
+                "mad": "MAD x1e3 (lower is better)", "l1": "L1 loss", "bce": "BCE loss",
+                "gradient": "gradient loss", "edge": "edge loss", "coarse": "coarse (1/4 scale) loss"}
+GROUPS = {"train": "Training", "val": "Validation"}
+VEGA_LITE = "https://vega.github.io/schema/vega-lite/v5.json"  # the schema's name, not fetched
+
+
+def curve_title(path: str) -> str:
+    """'reports/train/plots/metrics/val/iou.tsv' -> 'Validation IoU (higher is better), per epoch step'."""
+    parts = Path(path).with_suffix("").parts
+    name, group = parts[-1], parts[-2] if len(parts) > 1 else ""
+    what = CURVE_TITLES.get(name, name.replace("_", " "))
+    return f"{GROUPS[group]} {what} by step" if group in GROUPS else f"{what[:1].upper()}{what[1:]} by step"
+
+
+def dvc_specs(cwd: Path | str = ".") -> list[dict[str, Any]]:
+    """DVC's vega-lite specs of the training curves, each titled in words."""
+    out = subprocess.run([*dvc.DVC, "plots", "show", "--json"], cwd=cwd, check=True, capture_output=True,
+                         text=True).stdout
+    specs = []
+    for path, entries in sorted(json.loads(out or "{}").get("data", {}).items()):
+        for entry in entries:
+            if entry.get("type") == "vega":
+                spec = entry["content"]
+                spec["title"] = {"text": curve_title(path), "anchor": "middle"}
+                specs.append(spec)
+    return specs
+
+
+def evaluation_specs(reports: Path) -> list[dict[str, Any]]:
+    """IoU per model, fps per frame size, the histogram of our per-image IoU (what reports/eval holds)."""
+    specs = []
+    comparison = summary.load(reports)
+    if comparison is not None:
+        values = [{"model": summary.display_name(comparison, m), "IoU": comparison.value(m, "iou")}
+                  for m in comparison.models]
+        specs.append({"$schema": VEGA_LITE, "title": "IoU per model on the test set (higher is better)",
+                      "data": {"values": values}, "mark": "bar", "width": 300,
+                      "encoding": {"y": {"field": "model", "type": "nominal", "sort": "-x"},
+                                   "x": {"field": "IoU", "type": "quantitative", "scale": {"zero": False}}}})
+        fps = json.loads((reports / "eval" / "comparison.json").read_text()).get("fps", {})
+        rows = [{"model": summary.display_name(comparison, m) if m in comparison.models else m, "frame size": size,
+                 "pixels": _pixels(size), "fps": cell["1t"]["fps"]}
+                for m, sizes in fps.items() for size, cell in sizes.items() if "1t" in cell]
+        if rows:
+            specs.append({"$schema": VEGA_LITE, "data": {"values": rows}, "width": 300,
+                          "title": "End-to-end frames per second by frame size (one thread; higher is better)",
+                          "mark": {"type": "line", "point": True},
+                          "encoding": {"x": {"field": "frame size", "type": "ordinal", "sort": {"field": "pixels"}},
+                                       "y": {"field": "fps", "type": "quantitative"},
+                                       "color": {"field": "model", "type": "nominal"}}})
+    per_sample = reports / "eval" / "per_sample.parquet"
+    if per_sample.is_file():
+        iou = pd.read_parquet(per_sample, columns=["iou"])["iou"].dropna()
+        specs.append({"$schema": VEGA_LITE, "data": {"values": [{"IoU": float(v)} for v in iou]}, "width": 300,
+                      "title": f"Per-image IoU of our model ({len(iou)} test images)", "mark": "bar",
+                      "encoding": {"x": {"field": "IoU", "bin": {"maxbins": 20}, "type": "quantitative"},
+                                   "y": {"aggregate": "count", "type": "quantitative", "title": "images"}}})
+    return specs
+
+
+def _pixels(size: str) -> int:
+    width, _, height = size.partition("x")
+    return int(width) * int(height) if width.isdigit() and height.isdigit() else 0
+
+
+def page(template: str, specs: list[dict[str, Any]]) -> str:
+    """The template with one vega-embed div per spec in place of ``{plot_divs}``."""
+    divs = []
+    for i, spec in enumerate(specs):
+        code = json.dumps(spec).replace("</", "<\\/")
+        divs.append(f'<div id="plot{i}"></div>\n<script type="text/javascript">'
+                    f'vegaEmbed("#plot{i}", {code}, {{actions: false}});</script>')
+    return template.replace("{plot_divs}", "\n".join(divs))
+
+
+def show(template: Path, out: Path, reports: Path = Path("reports")) -> Path:
+    """Write ``out``/index.html: the training curves and the evaluation plots, offline; returns its path."""
     if not template.is_file():
         raise FileNotFoundError(f"{template}: no offline plots template (run `make setup`)")
-    subprocess.run([*dvc.DVC, "plots", "show", "--html-template", str(template), "-o", str(out)], check=True)
-    return out / "index.html"
+    specs = dvc_specs() + evaluation_specs(reports)
+    path = out / "index.html"
+    io.write_text(path, page(template.read_text(), specs))
+    return path
 
 
 def main_template(argv: list[str] | None = None) -> int:
@@ -73,9 +159,11 @@ def main_template(argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows plots", description=__doc__)
-    parser.add_argument("--template", type=Path, default=Path(".cache/dvc_plots_template.html"))
-    parser.add_argument("--out", type=Path, default=Path("reports/plots"))
+    parser.add_argument("--template", type=Path, default=Path(".cache/dvc_plots_template.html"),
+                        help="offline template (`python -m flows plots-template`)")
+    parser.add_argument("--out", type=Path, default=Path("reports/plots"), help="folder of index.html to write")
+    parser.add_argument("--reports", type=Path, default=Path("reports"), help="reports folder (evaluation plots)")
     args = parser.parse_args(argv)
     setup_logging()
-    log.info("wrote %s", show(args.template, args.out))
+    log.info("wrote %s", show(args.template, args.out, args.reports))
     return 0
