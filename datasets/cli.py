@@ -6,6 +6,7 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -56,7 +57,8 @@ def native_stderr(what: str) -> Iterator[None]:
 
     TFLite, absl and glog (MediaPipe) print their start-up chatter there from C++, past Python's
     logging and past GLOG_minloglevel / TF_CPP_MIN_LOG_LEVEL. The text is logged at DEBUG (shown with
-    -v). The capture is process-wide: keep the block short (loading a model, not a loop).
+    -v). The capture is process-wide: keep the block short (loading a model, not a loop). Lines of
+    this process's own log (setup_logging's format) caught meanwhile are written out unchanged.
     """
     with _NATIVE_LOCK, tempfile.TemporaryFile() as sink:
         sys.stderr.flush()
@@ -69,9 +71,16 @@ def native_stderr(what: str) -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
             sink.seek(0)
-            text = sink.read().decode(errors="replace").strip()
-            if text:
-                log.debug("%s wrote to stderr:\n%s", what, text)
+            lines = sink.read().decode(errors="replace").splitlines()
+            ours = [line for line in lines if _OWN_LOG_LINE.match(line)]
+            if ours:
+                sys.stderr.write("\n".join(ours) + "\n")
+            native = "\n".join(line for line in lines if line.strip() and not _OWN_LOG_LINE.match(line))
+            if native:
+                log.debug("%s wrote to stderr:\n%s", what, native)
+
+
+_OWN_LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")  # setup_logging's format
 
 
 _NATIVE_LOCK = threading.Lock()

@@ -299,10 +299,10 @@ def run(params: AutolabelParams, store_root: Path | str, out: Path | str,
     records: list[dict] = []
     if params.workers > 1:
         with ThreadPoolExecutor(params.workers) as pool:
-            for done in progress(pool.map(label, work), "autolabel", len(work)):
+            for done in progress(pool.map(label, work), "autolabel", len(store.samples), "sample", len):
                 records.extend(done)
     else:
-        for ids in progress(work, "autolabel", len(work)):
+        for ids in progress(work, "autolabel", len(store.samples), "sample", len):
             records.extend(label(ids))
     trusted = 0
     if learned:

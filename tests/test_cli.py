@@ -63,11 +63,11 @@ def test_every_option_has_help(package, monkeypatch):
 
 
 def test_user_error_is_one_line_and_traceback_with_v(tmp_path, repo_root):
-    cmd = [sys.executable, "-m", "training", "evaluate", "--model", "mediapipe-selfie", "--images",
-           str(tmp_path / "nope"), "--masks", str(tmp_path / "nope"), "--out", str(tmp_path / "out")]
+    cmd = [sys.executable, "-m", "training", "export", "--checkpoint", str(tmp_path / "model.pt"), "--onnx",
+           str(tmp_path / "model.onnx"), "--params", str(tmp_path / "nope" / "params.yaml")]
     proc = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True)
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "nope" in lines[0] and "-v" in lines[0], proc.stderr
+    assert len(lines) == 1 and "nope/params.yaml: no params file" in lines[0] and "-v" in lines[0], proc.stderr
     verbose = subprocess.run([*cmd, "-v"], cwd=repo_root, capture_output=True, text=True)
     assert verbose.returncode != 0 and "Traceback" in verbose.stderr

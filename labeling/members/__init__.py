@@ -15,6 +15,9 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
+import numpy as np
+
+from datasets.cli import native_stderr
 from labeling.members.base import Member, MemberSettings, ModelFileMissing, ModelFiles
 
 __all__ = ["DEFAULT", "Member", "MemberSettings", "ModelFileMissing", "ModelFiles", "clear_cache", "create", "get",
@@ -99,13 +102,20 @@ def validate(name: str) -> str:
 
 
 def create(name: str, settings: MemberSettings) -> Member:
-    """A new member (loads its model now: errors about missing files surface here)."""
-    validate(name)
-    if name.startswith(REMBG_PREFIX):
-        from labeling.members.rembg_member import RembgMember
+    """A new member (loads its model now: errors about missing files surface here).
 
-        return RembgMember(name[len(REMBG_PREFIX):], settings)
-    return FACTORIES[name](settings)
+    What native code (TFLite, absl, glog) prints to stderr while the model loads is logged at DEBUG.
+    """
+    validate(name)
+    with native_stderr(f"loading {name}"):
+        if name.startswith(REMBG_PREFIX):
+            from labeling.members.rembg_member import RembgMember
+
+            return RembgMember(name[len(REMBG_PREFIX):], settings)
+        member = FACTORIES[name](settings)
+        if name in DEFAULT:  # MediaPipe builds its graph (and prints) on the first image: load it now
+            member.predict(np.zeros((64, 64, 3), np.uint8))
+        return member
 
 
 _local = threading.local()
