@@ -102,7 +102,7 @@ def table(df: pd.DataFrame, title: str = "", higher: dict[str, bool] | None = No
 def grid(columns: list[str], rows: list[dict], title: str = "", note: str = "", row_title: str = "") -> dict:
     """An image grid block: ``rows`` of {caption, tiles: [data URI per column]}; rows past SHOWN_ROWS fold."""
     return {"kind": "grid", "title": title, "columns": columns, "rows": rows, "shown": SHOWN_ROWS, "note": note,
-            "row_title": row_title}
+            "row_title": row_title, "joined": 0}
 
 
 def image(uri: str, alt: str, title: str = "") -> dict:
@@ -227,17 +227,22 @@ def _padded_row_height(sheet: np.ndarray, pad: int = 128) -> int:
     return int(gray[1]) + 1 if len(gray) > 1 and gray[0] == 0 else 0
 
 
-def sheet_grid(path: Path, stage: str, columns: list[str], row_height, title: str = "", note: str = "") -> dict:
-    """A stage's contact sheet PNG as a labelled, folded grid (the whole image when it cannot be split)."""
+def sheet_grid(path: Path, stage: str, columns: list[str], row_height, title: str = "", note: str = "",
+               joined: bool = False) -> dict:
+    """A stage's contact sheet PNG as a labelled, folded grid (the whole image when it cannot be split).
+
+    ``joined``: each row stays one image under the column titles (captions drawn across tiles stay whole).
+    """
     if not path.is_file():
         return missing(str(path), stage)
     sheet = io.read_image(path)
     rows = split_sheet(sheet, row_height(sheet), len(columns))
     if rows is None:
         return image(file_uri(path), title or path.name, title)
-    rows = [{"caption": str(i + 1), "tiles": [png_uri(t) for t in tiles]} for i, tiles in enumerate(rows)]
-    return grid(columns, rows,
-                title, note)
+    tiles = [[np.concatenate(row, axis=1)] if joined else row for row in rows]
+    block = grid(columns, [{"caption": str(i + 1), "tiles": [png_uri(t) for t in row]} for i, row in enumerate(tiles)],
+                 title, note)
+    return {**block, "joined": sheet.shape[1] if joined else 0}
 
 
 def composites_section(reports: Path) -> list[dict]:
@@ -299,23 +304,26 @@ def evaluation_section(reports: Path) -> list[dict]:
     blocks = []
     if comparison.is_file():
         data = json.loads(comparison.read_text())
-        models = pd.DataFrame(data["models"]).T
+        ours = summary.load(reports)
+        order = list(ours.models) if ours is not None else list(data["models"])  # ours, then the baselines
+        name = (lambda m: summary.display_name(ours, m)) if ours is not None else str
+        models = pd.DataFrame(data["models"]).T.loc[order]
         columns = [c for c in EVAL_COLUMNS if c in models]
         frame = models[columns].reset_index(names="model")
-        ours = summary.load(reports)
-        if ours is not None:
-            frame["model"] = [summary.display_name(ours, m) for m in frame["model"]]
+        frame["model"] = [name(m) for m in frame["model"]]
         for c in columns:
             frame[c] = pd.to_numeric(frame[c], errors="coerce")
         blocks.append(table(frame, "Every metric", _higher(columns),
                             "↑ higher is better, ↓ lower is better; best in bold. MAD and MSE x1e3, Grad and Conn "
                             "/1e3 (as in RobustVideoMatting); fps at 1280x720 on one thread."))
-        rows = [{"model": model, "threads": threads, "size": size, "fps": cell["fps"]}
-                for model, sizes in data.get("fps", {}).items() for size, modes in sizes.items()
-                for threads, cell in modes.items()]  # model -> size -> threads -> {fps, ms}
+        fps_data = data.get("fps", {})  # model -> size -> threads -> {fps, ms}
+        rows = [{"model": name(model), "threads": threads, "size": size, "fps": cell["fps"]}
+                for model in [m for m in order if m in fps_data] for size, modes in fps_data[model].items()
+                for threads, cell in modes.items()]
         if rows:
-            fps = pd.DataFrame(rows).pivot_table(index=["model", "threads"], columns="size", values="fps")
-            fps = fps.reset_index()
+            sizes = sorted({r["size"] for r in rows}, key=_pixels)
+            fps = pd.DataFrame(rows).pivot_table(index=["model", "threads"], columns="size", values="fps", sort=False)
+            fps = fps[sizes].reset_index()
             fps.columns = [str(c) for c in fps.columns]
             best = {c: True for c in fps.columns if c not in ("model", "threads")}
             blocks.append(table(fps, "End-to-end frames per second (resize, inference, upsample, composite)", best,
@@ -325,8 +333,15 @@ def evaluation_section(reports: Path) -> list[dict]:
         blocks.append(table(pd.DataFrame([flat])))
     blocks.append(sheet_grid(reports / "eval" / "worst.png", "evaluate",
                              ["image (name, IoU, MAD)", "ground truth", "prediction", "|error| (bright = wrong)"],
-                             lambda sheet: (sheet.shape[1] // 4) * 3 // 4, "Worst cases (lowest IoU first)"))
+                             lambda sheet: (sheet.shape[1] // 4) * 3 // 4, "Worst cases (lowest IoU first)",
+                             joined=True))
     return blocks
+
+
+def _pixels(size: str) -> int:
+    """'1280x720' -> 921600 (frame sizes sort by area)."""
+    width, _, height = size.partition("x")
+    return int(width) * int(height) if width.isdigit() and height.isdigit() else 0
 
 
 # --- the summary box ----------------------------------------------------------------------------

@@ -64,7 +64,8 @@ def load(reports: Path) -> Comparison | None:
     ours = [m for m in models if m not in BASELINES]
     if not ours:
         return None
-    return Comparison(ours=ours[0], models={m: models[m] for m in ours[:1] + [b for b in models if b not in ours]})
+    order = ours[:1] + [b for b in BASELINES if b in models] + [m for m in models if m not in BASELINES][1:]
+    return Comparison(ours=ours[0], models={m: models[m] for m in order})
 
 
 def display_name(comparison: Comparison, model: str) -> str:
