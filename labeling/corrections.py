@@ -6,19 +6,29 @@ CORRECTIONS/round-N/corrections.parquet one row per task of the round (CORRECTIO
 CORRECTIONS/round-N/export.json         Label Studio's raw JSON export of the round
 ```
 ``status``: 'corrected' (a mask was written), 'skipped' (only skipped/cancelled annotations),
-'pending' (no annotation yet), 'empty' (submitted with no region), 'bad_result' (undecodable).
-Only 'corrected' rows have a mask: nothing else is turned into an empty mask.
+'pending' (no annotation yet), 'empty' (submitted with no region), 'bad_result' (undecodable),
+'bad_task' (task data that cannot be trusted: a sample_id that is not a sample id, an image that does
+not resolve to a readable file under the document root). Only 'corrected' rows have a mask: nothing
+else is turned into an empty mask.
+
+Task data is trusted for nothing: ids must be sample ids (so a mask is written only as
+``round-N/<id>.png``), the mask size is the store image's (its header, under the document root),
+never the task's declared size, and the ensemble is read only from under the document root. A bad
+task is a row with its reason; the rest of the round lands.
 """
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pandas as pd
 
 from datasets import io, masks
+from datasets.store import is_sample_id
 from labeling import brush
 
 log = logging.getLogger(__name__)
@@ -71,13 +81,16 @@ def decode_round(exported: list[dict[str, Any]], round_no: int, users: dict[int,
 def task_correction(task: dict[str, Any], users: dict[int, str], root: Path, *, from_name: str, label: str,
                     refine_band: float) -> tuple[dict[str, Any], np.ndarray | None]:
     """One corrections row for an exported task, and its alpha (H, W) uint8 when it is a correction."""
-    data = task.get("data", {})
+    data = task.get("data")
+    data = data if isinstance(data, dict) else {}
     annotations = task.get("annotations") or []
     chosen, status, choice = choose_annotation(annotations)
     row = {"id": str(data.get("sample_id")), "store": data.get("store"), "task": task["id"],
            "annotation": None, "annotator": None, "created_at": None, "updated_at": None, "lead_time": None,
            "n_annotations": len(annotations), "status": status, "choice": choice, "regions": 0,
            "person_pixels": 0, "soft_pixels": 0, "detail": ""}
+    if not is_sample_id(data.get("sample_id")):
+        return _bad_task(row, task, f"sample_id {data.get('sample_id')!r} is not a sample id (16 hex chars)")
     if chosen is None:
         return row, None
     who = chosen.get("completed_by")
@@ -85,12 +98,15 @@ def task_correction(task: dict[str, Any], users: dict[int, str], root: Path, *, 
     row.update(annotation=chosen["id"], annotator=who, created_at=chosen.get("created_at"),
                updated_at=chosen.get("updated_at"), lead_time=chosen.get("lead_time"))
     results = chosen.get("result") or []
-    height, width = data.get("height"), data.get("width")
-    if height is None or width is None:  # a task not made by `push`: trust the regions' own size
-        sizes = [(r.get("original_height"), r.get("original_width")) for r in results]
-        height, width = sizes[0] if sizes else (0, 0)
+    image = _under_root(_served_path(data.get("image")), root)
+    if image is None:
+        return _bad_task(row, task, f"image {data.get('image')!r} is not a local file under the document root {root}")
     try:
-        hard, regions = brush.regions_to_mask(results, int(height), int(width), from_name=from_name, label=label)
+        width, height = io.image_size(image)  # the store's image decides the size, not the task
+    except io.BadFile as e:
+        return _bad_task(row, task, f"image: {e.detail}")
+    try:
+        hard, regions = brush.regions_to_mask(results, height, width, from_name=from_name, label=label)
     except brush.BrushError as e:
         log.warning("task %s (%s): %s", task["id"], row["id"], e)
         row.update(status="bad_result", detail=str(e))
@@ -101,17 +117,52 @@ def task_correction(task: dict[str, Any], users: dict[int, str], root: Path, *, 
         return row, None
     alpha, soft = hard, 0
     ensemble = data.get("ensemble")
-    path = None if not ensemble else Path(ensemble) if Path(ensemble).is_absolute() else root / ensemble
-    if path is not None and path.is_file():
-        soft_alpha = io.read_mask(path)
-        if soft_alpha.shape == hard.shape:
-            alpha, soft = brush.soften(hard, soft_alpha, masks.boundary_width(hard.shape, refine_band))
-        else:
-            row["detail"] = f"ensemble {path} is {soft_alpha.shape}, not {hard.shape}: the correction stays hard"
+    path = _under_root(ensemble, root) if isinstance(ensemble, str) and ensemble else None
+    soft_alpha = None
+    if path is None:
+        row["detail"] = f"ensemble {ensemble!r} is not a file under the document root {root}: not read"
     else:
-        row["detail"] = f"ensemble {path} not found: the correction stays hard"
+        try:
+            soft_alpha = io.read_mask(path)
+        except io.BadFile as e:
+            row["detail"] = f"ensemble: {e.detail}"
+    if soft_alpha is not None and soft_alpha.shape == hard.shape:
+        alpha, soft = brush.soften(hard, soft_alpha, masks.boundary_width(hard.shape, refine_band))
+    elif soft_alpha is not None:
+        row["detail"] = f"ensemble {path} is {soft_alpha.shape}, not {hard.shape}"
+    if row["detail"]:
+        row["detail"] += ": the correction stays hard"
+        log.warning("task %s (%s): %s", task["id"], row["id"], row["detail"])
     row.update(status="corrected", person_pixels=int(np.count_nonzero(hard)), soft_pixels=soft)
     return row, alpha
+
+
+def _bad_task(row: dict[str, Any], task: dict[str, Any], detail: str) -> tuple[dict[str, Any], None]:
+    log.warning("task %s: %s; skipped", task.get("id"), detail)
+    row.update(status="bad_task", detail=detail)
+    return row, None
+
+
+def _served_path(url: Any) -> str | None:
+    """The document-root-relative path of a local-files URL (``/data/local-files/?d=<path>``), else None."""
+    if not isinstance(url, str):
+        return None
+    parsed = urlparse(url)
+    if parsed.path.rstrip("/") != "/data/local-files" or parsed.netloc:
+        return None
+    values = parse_qs(parsed.query).get("d")
+    return values[0] if values else None
+
+
+def _under_root(relative: str | None, root: Path) -> Path | None:
+    """``root / relative`` when it names a file that resolves (links followed) under ``root``, else None."""
+    if not relative or "\x00" in relative:
+        return None
+    real_root = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(real_root, relative))  # an absolute `relative` stays absolute
+    if not target.startswith(real_root + os.sep) or not os.path.isfile(target):
+        return None
+    return Path(target)
 
 
 def write_round(out: Path, table: pd.DataFrame, alphas: dict[str, np.ndarray], exported: Any) -> None:
