@@ -126,23 +126,26 @@ def _pixels(size: str) -> int:
     return int(width) * int(height) if width.isdigit() and height.isdigit() else 0
 
 
-def page(template: str, specs: list[dict[str, Any]]) -> str:
-    """The template with one vega-embed div per spec in place of ``{plot_divs}``."""
-    divs = []
-    for i, spec in enumerate(specs):
-        code = json.dumps(spec).replace("</", "<\\/")
-        divs.append(f'<div id="plot{i}"></div>\n<script type="text/javascript">'
-                    f'vegaEmbed("#plot{i}", {code}, {{actions: false}});</script>')
-    return template.replace("{plot_divs}", "\n".join(divs))
+def page(template: str, sections: dict[str, list[dict[str, Any]]]) -> str:
+    """The template with, per section, a heading and one vega-embed div per spec in place of ``{plot_divs}``."""
+    parts = []
+    for heading, specs in sections.items():
+        parts.append(f'<h2 style="width: 100%">{heading}</h2>' if specs else "")
+        for spec in specs:
+            i = sum(p.startswith("<div") for p in parts)
+            code = json.dumps(spec).replace("</", "<\\/")
+            parts.append(f'<div id="plot{i}"></div>\n<script type="text/javascript">'
+                         f'vegaEmbed("#plot{i}", {code}, {{actions: false}});</script>')
+    return template.replace("{plot_divs}", "\n".join(parts))
 
 
 def show(template: Path, out: Path, reports: Path = Path("reports")) -> Path:
     """Write ``out``/index.html: the training curves and the evaluation plots, offline; returns its path."""
     if not template.is_file():
         raise FileNotFoundError(f"{template}: no offline plots template (run `make setup`)")
-    specs = dvc_specs() + evaluation_specs(reports)
     path = out / "index.html"
-    io.write_text(path, page(template.read_text(), specs))
+    io.write_text(path, page(template.read_text(), {"Training curves": dvc_specs(),
+                                                    "Evaluation on the test set": evaluation_specs(reports)}))
     return path
 
 

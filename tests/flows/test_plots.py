@@ -42,7 +42,7 @@ def test_page_renders_offline(tmp_path, repo_root, chromium):
     if not template.is_file():
         pytest.skip(f"{template} is missing: `make setup` builds it (vega from the npm registry)")
     html = tmp_path / "index.html"
-    html.write_text(plots.page(template.read_text(), plots.evaluation_specs(_eval_reports(tmp_path))))
+    html.write_text(plots.page(template.read_text(), {"Evaluation": plots.evaluation_specs(_eval_reports(tmp_path))}))
     page = chromium(html, {"charts": "document.querySelectorAll('.vega-embed svg, .vega-embed canvas').length"})
     assert page["external_requests"] == []
     assert page["charts"] == 3
