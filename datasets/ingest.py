@@ -53,6 +53,8 @@ class IngestParams:
     """The ``ingest`` section of params.yaml."""
     splits: dict[str, float] = field(  # train/val/test ratios for sources without their own split
         default_factory=lambda: {"train": 0.8, "val": 0.1, "test": 0.1})
+    test_from_val: float = 0.0  # share of a source's OWN val rows (by id hash) moved to test, for sources that
+    # ship train/val only (e.g. a VOC copy): keeps a test split out of training and validation; [0, 1]
     max_bad_fraction: float = 0.3  # the stage fails when quarantined / offered exceeds this
     min_person_pixels: int = 64  # person masks with fewer pixels (alpha >= 128) -> quarantine tiny_mask
     person_classes: dict[str, list[str]] = field(  # per format; --person-classes overrides
@@ -64,6 +66,8 @@ class IngestParams:
         if unknown or abs(sum(self.splits.values()) - 1.0) > 1e-6 or min(self.splits.values()) < 0:
             raise ParamsError(f"`ingest.splits` should map {list(SPLITS)} to fractions summing to 1, "
                               f"got {self.splits}")
+        if not 0.0 <= self.test_from_val <= 1.0:
+            raise ParamsError(f"`ingest.test_from_val` should be in [0, 1], got {self.test_from_val}")
         if not 0.0 <= self.max_bad_fraction <= 1.0:
             raise ParamsError(f"`ingest.max_bad_fraction` should be in [0, 1], got {self.max_bad_fraction}")
         if self.min_person_pixels < 0:
@@ -91,6 +95,7 @@ class Job:
     splits: dict[str, float]
     min_person_pixels: int
     root: str = ""  # the source folder's real path: files the items name must resolve under it
+    test_from_val: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,7 @@ def run(params: IngestParams, fmt: str, src: Path, out: Path, name: str | None =
     source = readers.open_source(fmt, src, annotations=annotations, person_classes=person_classes)
     root = os.path.realpath(src)
     job = Job(fmt=fmt, source=name, out=out, splits=dict(params.splits),
-              min_person_pixels=params.min_person_pixels, root=root)
+              min_person_pixels=params.min_person_pixels, root=root, test_from_val=params.test_from_val)
     with claim(out, _owner(job)):
         return _ingest(params, source.items(), job, src, workers)
 
@@ -238,9 +243,17 @@ def _convert(item: Item, job: Job) -> Outcome:
     if labels.ignore is not None and labels.ignore.any():
         ignore_rel = f"ignore/{id_}.png"
         io.write_png(job.out / ignore_rel, labels.ignore)
-    return Sample(id=id_, source=job.source, split=item.split or split_for(id_, job.splits),
+    split = _split(item, id_, job)
+    return Sample(id=id_, source=job.source, split=split,
                   image=image_rel, alpha=f"alpha/{id_}.png", ignore=ignore_rel, width=width,
                   height=height, persons=labels.persons, label_kind=labels.label_kind, origin=item.origin)
+
+
+def _split(item: Item, id_: str, job: Job) -> str:
+    """The source's own split, else one by id hash; `ingest.test_from_val` of its own val goes to test."""
+    if item.split == "val" and job.test_from_val:
+        return split_for(id_, {"val": 1.0 - job.test_from_val, "test": job.test_from_val})
+    return item.split or split_for(id_, job.splits)
 
 
 def _unlabeled(item: Item, job: Job) -> Sample:
@@ -249,7 +262,8 @@ def _unlabeled(item: Item, job: Job) -> Sample:
     id_ = sample_id(job.source, item.origin)
     image_rel = f"images/{id_}{item.image.suffix.lower() or '.img'}"
     io.link_or_copy(item.image, job.out / image_rel)
-    return Sample(id=id_, source=job.source, split=item.split or split_for(id_, job.splits), image=image_rel,
+    split = _split(item, id_, job)
+    return Sample(id=id_, source=job.source, split=split, image=image_rel,
                   alpha=None, ignore=None, width=width, height=height, persons=None, label_kind="none",
                   origin=item.origin)
 

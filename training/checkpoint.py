@@ -44,3 +44,26 @@ def load_model(path: Path | str) -> MattingNet:
     model = MattingNet(from_dict(ModelConfig, state["model_args"], where=f"{path}:model_args"))
     model.load_state_dict(state["model"])
     return model.eval()
+
+
+def init_from(model: MattingNet, path: Path | str) -> None:
+    """Load the weights of checkpoint ``path`` into ``model`` (`train.init`); errors name what differs."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: `train.init` names no such file (set `train.init: \"\"` in params.yaml "
+                                "to train from scratch, or point it at a .pt checkpoint)")
+    state = read_checkpoint(path)
+    mine, theirs = model.model_args(), state["model_args"]
+    differ = {k: (theirs.get(k), mine.get(k)) for k in sorted(set(mine) | set(theirs)) if theirs.get(k) != mine.get(k)}
+    if differ:
+        listed = ", ".join(f"{k}: {a!r} in the file vs {b!r} in params `model:`" for k, (a, b) in differ.items())
+        raise ValueError(f"{path}: `train.init` is incompatible with params `model:` ({listed}); "
+                         "make `model:` match it or set `train.init: \"\"` to train from scratch")
+    model.load_state_dict(state["model"])
+    log.info("initialised from %s", path)
+
+
+def save_weights(path: Path | str, model: MattingNet) -> None:
+    """Write weights only (model arguments + state dict, no optimizer), atomically: the release format."""
+    save_checkpoint(path, {"model_args": model.model_args(),
+                           "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}})

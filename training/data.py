@@ -90,8 +90,13 @@ class AugmentParams:
     hue: float = 6.0  # max hue shift in degrees; 0-15
     blur: float = 0.2  # probability of a Gaussian blur (sigma 0.5-1.5)
     noise: float = 0.3  # probability of Gaussian noise (sigma up to 6/255)
+    jpeg: float = 0.0  # probability of a JPEG round trip (quality 40-90, webcam compression); 0-0.5
     prior_empty: float = 0.3  # probability of an all-zero prior (4-channel models: no previous frame)
     prior_shift: float = 0.04  # max shift of a synthesized prior, fraction of the frame; 0-0.08
+    person_crop: float = 0.0  # probability of a webcam framing of the labelled person instead (head in the
+    # upper part, cut at chest-to-hips, 16:9; PortraitNet's portrait crops from full-body photos); 0.3-0.7
+    person_width: tuple[float, float] = (1.2, 2.6)  # that box's width / the person's box width; 1-4
+    person_top: tuple[float, float] = (0.03, 0.3)  # free space above the head, fraction of the box height; 0-0.5
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,10 @@ class Draw:
     prior_shift: tuple[float, float]
     prior_scale: float
     prior_morph: int  # >0 dilate, <0 erode (pixels)
+    jpeg_quality: int = 0  # 0 = none
+    person: bool = False  # webcam framing around the person's box (when the alpha has one)
+    person_width: float = 1.0  # box width / person box width
+    person_top: float = 0.0  # free space above the head / box height
 
 
 def draw_augment(rng: np.random.Generator, p: AugmentParams) -> Draw:
@@ -125,23 +134,44 @@ def draw_augment(rng: np.random.Generator, p: AugmentParams) -> Draw:
                 noise_sigma=float(rng.uniform(1.0, 6.0)) if rng.random() < p.noise else 0.0,
                 prior_empty=bool(rng.random() < p.prior_empty),
                 prior_shift=(sym(p.prior_shift), sym(p.prior_shift)), prior_scale=1.0 + sym(0.04),
-                prior_morph=int(rng.integers(-3, 4)))
+                prior_morph=int(rng.integers(-3, 4)),
+                jpeg_quality=int(rng.integers(40, 91)) if rng.random() < p.jpeg else 0, person=bool(rng.random() < p.person_crop),
+                person_width=float(rng.uniform(*p.person_width)), person_top=float(rng.uniform(*p.person_top)))
 
 
 IDENTITY = Draw(1.0, (0.0, 0.0), 0.0, 0.0, False, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, True, (0.0, 0.0), 1.0, 0)
 
 
-def crop_matrix(height: int, width: int, out_w: int, out_h: int, d: Draw) -> np.ndarray:
+def person_box(alpha: np.ndarray) -> tuple[float, float, float, float] | None:
+    """(x0, y0, x1, y1) of the alpha >= 0.5 pixels of a uint8 alpha, or None when there are none."""
+    ys, xs = np.nonzero(alpha >= 128)
+    if not len(xs):
+        return None
+    return float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
+
+
+def crop_matrix(height: int, width: int, out_w: int, out_h: int, d: Draw,
+                person: tuple[float, float, float, float] | None = None) -> np.ndarray:
     """2x3 affine from the source image to the (out_h, out_w) output for draw ``d``.
 
     The box has the output's aspect ratio (jittered), fits the whole image at zoom 1 (padding the
-    short side with replicated borders), is scaled by ``zoom``, shifted, rotated and flipped.
+    short side with replicated borders), is scaled by ``zoom``, shifted, rotated and flipped. With
+    ``d.person`` and a ``person`` box (x0, y0, x1, y1) it is a webcam framing instead: ``person_width``
+    times the person's width (at most the whole-image box), the head ``person_top`` of the box height
+    below its top edge, so a full-body photo is cut at chest-to-hips height like a webcam frame.
     """
     aspect = out_w / out_h * (1.0 + d.aspect)
     box_w, box_h = (width, width / aspect) if width / height >= aspect else (height * aspect, height)
-    box_w, box_h = box_w * d.zoom, box_h * d.zoom
-    cx = width / 2 + d.shift[0] * box_w
-    cy = height / 2 + d.shift[1] * box_h
+    if d.person and person is not None:
+        x0, y0, x1, y1 = person
+        box_w = min(box_w, (x1 - x0) * d.person_width)
+        box_h = box_w / aspect
+        cx = (x0 + x1) / 2 + d.shift[0] * box_w * 0.5
+        cy = y0 - d.person_top * box_h + box_h / 2
+    else:
+        box_w, box_h = box_w * d.zoom, box_h * d.zoom
+        cx = width / 2 + d.shift[0] * box_w
+        cy = height / 2 + d.shift[1] * box_h
     sx, sy = out_w / box_w, out_h / box_h
     a = np.deg2rad(d.angle)
     cos, sin = np.cos(a), np.sin(a)
@@ -171,7 +201,11 @@ def photometric(rgb: np.ndarray, d: Draw, rng: np.random.Generator) -> np.ndarra
         rgb = cv2.GaussianBlur(rgb, (0, 0), d.blur_sigma)
     if d.noise_sigma:
         rgb = rgb + rng.normal(0.0, d.noise_sigma / 255.0, rgb.shape).astype(np.float32)
-    return np.clip(rgb, 0.0, 1.0).astype(np.float32)
+    rgb = np.clip(rgb, 0.0, 1.0).astype(np.float32)
+    if d.jpeg_quality:
+        ok, buf = cv2.imencode(".jpg", (rgb * 255.0 + 0.5).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, d.jpeg_quality])
+        rgb = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255.0
+    return rgb
 
 
 def synth_prior(alpha: np.ndarray, d: Draw) -> np.ndarray:
@@ -226,6 +260,7 @@ class MattingDataset(Dataset):
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             arrays = {k: None if v is None else cv2.resize(v, size, interpolation=cv2.INTER_AREA)
                       for k, v in arrays.items()}
+        arrays["box"] = person_box(arrays["alpha"])
         if self.cache:
             self._cache[index] = arrays
         return arrays
@@ -235,7 +270,7 @@ class MattingDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         d = draw_augment(rng, self.augment) if self.augment else IDENTITY
         h, w = arrays["image"].shape[:2]
-        m = crop_matrix(h, w, self.out_w, self.out_h, d)
+        m = crop_matrix(h, w, self.out_w, self.out_h, d, arrays["box"])
         ow, oh = self.out_w, self.out_h
         image = warp(arrays["image"], m, ow, oh).astype(np.float32) / 255.0
         if self.augment:

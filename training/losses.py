@@ -74,6 +74,19 @@ def edge_loss(pred_alpha: torch.Tensor, true_alpha: torch.Tensor, width: int,
     return weighted_mean((pred_alpha - true_alpha).abs(), band)
 
 
+def ohem_bce_loss(pred_logits: torch.Tensor, true_alpha: torch.Tensor, ratio: float,
+                  weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Online hard-example mining: mean BCE over the hardest ``ratio`` share of the labelled pixels."""
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"`ohem_ratio` should be in (0, 1], got {ratio!r}")
+    values = F.binary_cross_entropy_with_logits(pred_logits.float(), true_alpha.float(), reduction="none")
+    if weight is not None:
+        values = values * weight.expand_as(values)
+    flat = values.flatten()
+    k = max(1, int(round(ratio * flat.numel())))
+    return flat.topk(k).values.mean()
+
+
 def consistency_loss(alpha_a: torch.Tensor, alpha_b: torch.Tensor) -> torch.Tensor:
     """Mean |alpha_a - alpha_b| between predictions for an image and its perturbed copy."""
     return (alpha_a - alpha_b).abs().mean()
@@ -90,6 +103,8 @@ class LossParams:
     coarse: float = 0.5  # BCE on the 1/4-resolution coarse logits (deep supervision)
     consistency: float = 0.0  # L1 between predictions of an image and its colour/blur/noise-perturbed copy
     distill: float = 0.0  # L1 to the ensemble's soft alpha where one is given (--teacher)
+    ohem: float = 0.0  # BCE over the hardest `ohem_ratio` of pixels (online hard-example mining; 0 = off)
+    ohem_ratio: float = 0.1  # share of pixels (per batch) that count as hard; 0.05-0.25
 
 
 class MattingLoss(nn.Module):
@@ -117,6 +132,9 @@ class MattingLoss(nn.Module):
             "edge": edge_loss(pred, true_alpha, p.edge_width, weight),
         }
         total = p.l1 * terms["l1"] + p.bce * terms["bce"] + p.gradient * terms["gradient"] + p.edge * terms["edge"]
+        if p.ohem:
+            terms["ohem"] = ohem_bce_loss(logits, true_alpha, p.ohem_ratio, weight)
+            total = total + p.ohem * terms["ohem"]
         if coarse_logits is not None and p.coarse:
             size = coarse_logits.shape[-2:]
             small_true = F.adaptive_avg_pool2d(true_alpha, size)

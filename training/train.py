@@ -19,11 +19,13 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
 
 from datasets.cli import setup_logging, write_metrics
 from datasets.config import load_section
-from training.checkpoint import read_checkpoint, save_checkpoint
+from training import distributed
+from training.checkpoint import init_from, read_checkpoint, save_checkpoint
 from training.data import AugmentParams, MattingDataset, composite_items, store_items
 from training.losses import LossParams, MattingLoss, consistency_loss
 from training.model import MattingNet, ModelConfig, count_parameters
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 class TrainParams:
     """params.yaml `train:`."""
     seed: int = 0  # seeds torch, numpy and the augmentation draws
+    init: str = ""  # start from these weights (a .pt checkpoint, e.g. the release training/weights/matting.pt); "" = scratch
     epochs: int = 12  # passes over the training items
     max_steps: int = 600  # stop after this many optimizer steps (0 = no limit)
     batch_size: int = 8  # images per step
@@ -136,6 +139,19 @@ def run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list[
         torch.set_num_threads(params.threads)
     device = torch.device("cuda" if params.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if params.device == "auto" else params.device))
+    world = distributed.setup(device.type)
+    if device.type == "cuda" and world.size > 1:
+        device = torch.device("cuda", world.local_rank)
+    try:
+        return _run(params, model_config, out, stores, composites, live_dir, resume, teacher, device, world,
+                    t_start)
+    finally:
+        distributed.teardown(world)
+
+
+def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list[Path], composites: list[Path],
+         live_dir: Path | None, resume: bool, teacher: Path | None, device: torch.device,
+         world: distributed.World, t_start: float) -> dict:
     torch.manual_seed(params.seed)
     np.random.seed(params.seed)
     with_prior = model_config.in_channels == 4
@@ -146,13 +162,13 @@ def run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list[
                               params.augment, params.seed, with_prior)
     val_items = _items(stores, composites, "val", None)
     val_loader = None
-    if val_items:
+    if val_items and world.main:
         val_loader = DataLoader(MattingDataset(val_items, w, h, None, params.seed, with_prior),
                                 batch_size=params.batch_size, num_workers=params.num_workers)
     else:
         log.warning("no validation items (no 'val' rows in the store/composites): validation is skipped")
-    drop_last = len(train_ds) >= params.batch_size
-    steps_per_epoch = len(train_ds) // params.batch_size if drop_last else 1
+    drop_last = len(train_ds) >= params.batch_size * world.size
+    steps_per_epoch = len(train_ds) // (params.batch_size * world.size) if drop_last else 1
     total = params.epochs * steps_per_epoch
     if params.max_steps:
         total = min(total, params.max_steps)
@@ -177,12 +193,17 @@ def run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list[
         step, start_epoch, figures = state["step"], state["epoch"] + 1, state.get("metrics", {})
         torch.set_rng_state(state["rng"]["torch"])
         log.info("resumed %s at epoch %d, step %d", out, start_epoch, step)
-    elif resume:
-        log.warning("%s does not exist yet: --resume starts a fresh run", out)
+    else:
+        if resume:
+            log.warning("%s does not exist yet: --resume starts a fresh run", out)
+        if params.init:
+            init_from(model, params.init)
     n_params = count_parameters(model)
     log.info("model: %d parameters; %d training items, %d validation items; %d steps on %s",
              n_params, len(train_ds), len(val_items), total, device)
-    live = _open_live(live_dir, resume and start_epoch > 0)
+    net = model if world.size == 1 else DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None)
+    live = _open_live(live_dir, resume and start_epoch > 0) if world.main else None
     if live is not None and start_epoch > 0:
         live.step = start_epoch  # DVCLive's own resume restarts at 0 after a single logged step
     if live is not None and start_epoch == 0:
@@ -194,21 +215,28 @@ def run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list[
             break
         train_ds.set_epoch(epoch)
         generator.manual_seed(params.seed * 100_003 + epoch)
-        loader = DataLoader(train_ds, batch_size=params.batch_size, shuffle=True, generator=generator,
-                            drop_last=drop_last, num_workers=params.num_workers)
+        if world.size > 1:  # each rank a disjoint share of a permutation seeded by (seed, epoch)
+            sampler = DistributedSampler(train_ds, world.size, world.rank, shuffle=True, seed=params.seed,
+                                         drop_last=drop_last)
+            sampler.set_epoch(epoch)
+            loader = DataLoader(train_ds, batch_size=params.batch_size, sampler=sampler, drop_last=drop_last,
+                                num_workers=params.num_workers)
+        else:
+            loader = DataLoader(train_ds, batch_size=params.batch_size, shuffle=True, generator=generator,
+                                drop_last=drop_last, num_workers=params.num_workers)
         sums: dict[str, float] = {}
         batches = 0
         for batch in loader:
             x = _inputs(batch, model_config.in_channels, device)
             true, weight = batch["alpha"].to(device), batch["weight"].to(device)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                logits, coarse = model(x, logits=True)
+                logits, coarse = net(x, logits=True)
                 terms = criterion(logits, true, weight, coarse, batch["teacher"].to(device),
                                   batch["teacher_weight"].to(device))
                 loss = terms["total"]
                 if params.loss.consistency:
                     x2 = torch.cat([perturb(x[:, :3].cpu(), generator).to(device), x[:, 3:]], dim=1)
-                    logits2, _ = model(x2, logits=True)
+                    logits2, _ = net(x2, logits=True)
                     terms["consistency"] = consistency_loss(torch.sigmoid(logits.float()),
                                                             torch.sigmoid(logits2.float()))
                     loss = loss + params.loss.consistency * terms["consistency"]
@@ -232,6 +260,8 @@ def run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list[
         if val_loader is not None:
             figures.update({f"val/{k}": v for k, v in validate(model, val_loader, criterion, device).items()})
         log.info("epoch %d step %d: %s", epoch, step, ", ".join(f"{k} {v:.4g}" for k, v in figures.items()))
+        if not world.main:
+            continue
         save_checkpoint(out, {
             "model_args": model.model_args(), "model": model.state_dict(),
             "config": {"train": asdict(params), "stores": [str(s) for s in stores],
@@ -244,10 +274,11 @@ def run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list[
             live.next_step()
     if live is not None:
         live.end()
-    if not out.is_file():
+    distributed.barrier(world)  # the others return once rank 0's last checkpoint is written
+    if world.main and not out.is_file():
         raise RuntimeError(f"{out}: no checkpoint was written (epochs={params.epochs}, max_steps={params.max_steps})")
     return {"parameters": n_params, "steps": step, "train_items": len(train_ds), "val_items": len(val_items),
-            "seconds": round(time.perf_counter() - t_start, 1), "device": device.type,
+            "seconds": round(time.perf_counter() - t_start, 1), "device": device.type, "processes": world.size,
             **{k.replace("/", "_"): round(v, 6) for k, v in figures.items()}}
 
 

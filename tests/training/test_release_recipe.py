@@ -1,0 +1,129 @@
+"""The release recipe's parts: train.init, webcam framing crops, OHEM, JPEG, torchrun (2 gloo processes)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from training.__main__ import main as training_main
+from training.checkpoint import load_model, read_checkpoint, save_weights
+from training.data import AugmentParams, crop_matrix, draw_augment, person_box, photometric, warp
+from training.losses import LossParams, MattingLoss, ohem_bce_loss
+from training.model import MattingNet, ModelConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_init_starts_from_weights_and_names_what_differs(tiny_store, params_file, tiny_model_args, tmp_path,
+                                                         capsys):
+    init = tmp_path / "release.pt"
+    torch.manual_seed(123)
+    model = MattingNet(ModelConfig(**tiny_model_args))
+    save_weights(init, model)
+    assert set(read_checkpoint(init)) == {"model_args", "model"}  # weights only
+    store, out = tiny_store(n=3), tmp_path / "m.pt"
+    # zero steps: the checkpoint holds exactly the initial weights
+    params = params_file(train={"init": str(init), "epochs": 1, "max_steps": 1, "lr": 1e-12, "warmup_steps": 1})
+    assert training_main(["train", "--store", str(store), "--out", str(out), "--params", str(params)]) == 0
+    convs = [k for k, v in model.state_dict().items() if v.ndim == 4]
+    trained = load_model(out).state_dict()
+    assert all(torch.allclose(trained[k], model.state_dict()[k], atol=1e-6) for k in convs)
+    fresh = MattingNet(ModelConfig(**tiny_model_args)).state_dict()  # another draw: the init mattered
+    assert not all(torch.allclose(fresh[k], model.state_dict()[k]) for k in convs)
+
+    other = params_file(model={"stem_channels": 4}, train={"init": str(init), "epochs": 1})
+    capsys.readouterr()
+    assert training_main(["train", "--store", str(store), "--out", str(out), "--params", str(other)]) != 0
+    assert re.search(r"release\.pt: `train\.init` is incompatible.*stem_channels: 8 in the file vs 4 in params",
+                     capsys.readouterr().err)
+    missing = params_file(train={"init": str(tmp_path / "nope.pt"), "epochs": 1})
+    assert training_main(["train", "--store", str(store), "--out", str(out), "--params", str(missing)]) != 0
+    assert re.search(r"nope\.pt: `train\.init` names no such file", capsys.readouterr().err)
+
+
+def test_webcam_framing_puts_the_head_near_the_top_and_cuts_the_body():
+    # a standing person: 100 px wide, head at y=50, feet at y=790, in a 550x830 photo
+    alpha = np.zeros((830, 550), np.uint8)
+    alpha[50:790, 225:325] = 255
+    box = person_box(alpha)
+    assert box == (225.0, 50.0, 325.0, 790.0)
+    p = AugmentParams(person_crop=1.0, person_width=(2.0, 2.0), person_top=(0.1, 0.1), shift=0.0, rotate=0.0,
+                      aspect=0.0, flip=0.0)
+    d = draw_augment(np.random.default_rng(0), p)
+    assert d.person
+    out = warp(alpha, crop_matrix(830, 550, 256, 144, d, box), 256, 144)
+    rows = np.nonzero(out.max(axis=1) >= 128)[0]
+    assert 10 <= rows[0] <= 18  # head 10% of the box below its top edge
+    assert rows[-1] == 143  # cut by the bottom edge (chest-to-hips of a 740 px tall person)
+    cols = np.nonzero(out.max(axis=0) >= 128)[0]
+    assert 120 <= cols[-1] - cols[0] + 1 <= 136  # person width = half the box = 128 px
+    # without a person box (an empty alpha) the draw falls back to the whole-image view
+    assert person_box(np.zeros((8, 8), np.uint8)) is None
+    assert np.allclose(crop_matrix(830, 550, 256, 144, d, None),
+                       crop_matrix(830, 550, 256, 144, dataclasses.replace(d, person=False), None))
+    assert not np.allclose(crop_matrix(830, 550, 256, 144, d, box), crop_matrix(830, 550, 256, 144, d, None))
+
+
+def test_ohem_averages_the_hardest_pixels_only():
+    logits = torch.zeros(1, 1, 2, 5)
+    true = torch.zeros(1, 1, 2, 5)
+    true[0, 0, 0, 0] = 1.0  # one wrong pixel among ten (BCE log 2 each at logit 0 either way)
+    logits[0, 0, 1] = -10.0  # five confident, right pixels: ~0 loss
+    hard = ohem_bce_loss(logits, true, 0.5)
+    assert float(hard) == pytest.approx(np.log(2.0), rel=1e-4)  # the five logit-0 pixels
+    assert float(ohem_bce_loss(logits, true, 1.0)) < float(hard)
+    with pytest.raises(ValueError, match="ohem_ratio"):
+        ohem_bce_loss(logits, true, 0.0)
+    terms = MattingLoss(LossParams(ohem=1.0, ohem_ratio=0.5))(logits, true)
+    assert "ohem" in terms and float(terms["total"]) > float(MattingLoss(LossParams())(logits, true)["total"])
+
+
+def test_jpeg_round_trip_changes_the_image_but_keeps_its_range():
+    rng = np.random.default_rng(0)
+    d = draw_augment(rng, AugmentParams(jpeg=1.0, brightness=0, contrast=0, saturation=0, hue=0, blur=0, noise=0))
+    assert 40 <= d.jpeg_quality <= 90
+    image = rng.random((32, 48, 3)).astype(np.float32)
+    out = photometric(image, d, rng)
+    assert out.shape == image.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+    assert np.abs(out - image).mean() > 0.01
+
+
+def _torchrun_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
+                                                          "MASTER_PORT")}
+    env["PYTHONPATH"] = str(ROOT)
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def test_torchrun_two_gloo_processes_train_one_model(tiny_store, params_file, tmp_path):
+    store, out = tiny_store(n=24), tmp_path / "ddp.pt"
+    params = params_file(train={"epochs": 2, "batch_size": 2, "threads": 1})
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "training", "train", "--store", str(store), "--out", str(out), "--params", str(params),
+           "--metrics", str(tmp_path / "m.json")]
+    result = subprocess.run(cmd, cwd=ROOT, env=_torchrun_env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = read_checkpoint(out)
+    # 8 training items, 2 processes x batch 2 = 4 per step: 2 steps per epoch
+    assert state["epoch"] == 1 and state["step"] == 4
+    figures = json.loads((tmp_path / "m.json").read_text())
+    assert figures["processes"] == 2 and "val_iou" in figures
+    assert result.stderr.count("distributed: 2 processes (gloo)") == 1  # rank 0 alone logs
+
+
+def test_world_size_without_rendezvous_is_a_clear_error(tiny_store, params_file, tmp_path):
+    env = _torchrun_env() | {"WORLD_SIZE": "2", "RANK": "0"}
+    cmd = [sys.executable, "-m", "training", "train", "--store", str(tiny_store(n=3)), "--out",
+           str(tmp_path / "m.pt"), "--params", str(params_file())]
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "MASTER_ADDR" in result.stderr and "torchrun --nproc_per_node" in result.stderr
