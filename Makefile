@@ -13,7 +13,7 @@ PLOTS_TEMPLATE := $(CACHE)/dvc_plots_template.html
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install setup plots serve-ui labelstudio clean-env bench
+.PHONY: run test install setup plots serve-ui labelstudio clean-env bench release
 
 # Ends with ours vs the MediaPipe baselines, a verdict and where to look next (`dvc metrics show`: every figure).
 run: setup
@@ -62,6 +62,12 @@ git-repo:
 
 plots: setup
 	$(PY) -m flows plots --template $(PLOTS_TEMPLATE) --out reports/plots
+
+# The released model (README "The release model"): the same stages over the real people in ../shared/data
+# (profile release/params.yaml, outputs under release/), then training/weights/ with its model card.
+release: setup
+	dvc repro release/dvc.yaml
+	$(PY) -m training release
 
 bench: setup
 	for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b; done

@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("training.evaluate", "score a model (and baselines) on a test set: IoU, MAD, ..., fps"),
     "report": ("training.report", "write the run report (reports/index.html)"),
     "summary": ("training.summary", "print ours vs the baselines: a small table and a verdict"),
+    "release": ("training.release", "write training/weights/ (weights, ONNX, model card) from the release run"),
     "bench": ("training.bench", "print end-to-end frames per second per model, frame size and threads"),
     "video": ("training.video", "matte a video file (background blur or replacement)"),
 }

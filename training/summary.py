@@ -57,10 +57,14 @@ class Comparison:
 
 def load(reports: Path) -> Comparison | None:
     """The comparison written by `python -m training evaluate --baselines ...`, or None when absent."""
-    path = Path(reports) / "eval" / "comparison.json"
-    if not path.is_file():
+    return load_file(Path(reports) / "eval" / "comparison.json")
+
+
+def load_file(path: Path) -> Comparison | None:
+    """The comparison in one ``comparison.json`` file, or None when absent."""
+    if not Path(path).is_file():
         return None
-    models = json.loads(path.read_text())["models"]  # written with sorted keys: ours is the one not a baseline
+    models = json.loads(Path(path).read_text())["models"]  # written with sorted keys: ours is the one not a baseline
     ours = [m for m in models if m not in BASELINES]
     if not ours:
         return None

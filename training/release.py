@@ -1,0 +1,112 @@
+"""`python -m training release`: ship the release pipeline's model as ``training/weights/``.
+
+After `dvc repro release/dvc.yaml` (`make release`), this writes, atomically:
+
+```
+OUT/matting.pt      weights only: {"model_args", "model"} (no optimizer state), <= 3 MB
+OUT/matting.onnx    the exported fp32 ONNX, as evaluated
+OUT/MODEL_CARD.md   data (sources, sample counts, content hashes from the run's dvc.lock), params, the
+                    command that reproduces it, metrics beside both MediaPipe models per real test
+                    split, the fps table, the ablation (``--ablation``, measured separately), limits
+```
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from datasets import io
+from datasets.cli import setup_logging
+from datasets.config import load_section, read_params
+from training import summary
+from training.checkpoint import load_model, save_weights
+from training.model import count_parameters
+from training.train import TrainParams
+
+log = logging.getLogger(__name__)
+MAX_BYTES = 3 * 1024 * 1024  # the house rule for a committed weights file
+TEMPLATE = Path(__file__).with_name("model_card.md.j2")
+
+
+def lock_hashes(lock: Path, prefix: str) -> dict[str, str]:
+    """Output path -> md5 of every stage output in a dvc.lock whose path starts with ``prefix``."""
+    data = yaml.safe_load(lock.read_text()) if lock.is_file() else {}
+    hashes = {}
+    for stage in (data or {}).get("stages", {}).values():
+        for out in stage.get("outs", []):
+            if str(out["path"]).startswith(prefix) and "md5" in out:
+                hashes[out["path"]] = out["md5"]
+    return dict(sorted(hashes.items()))
+
+
+def _json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def card(run: Path, params_file: Path, checkpoint: Path, ablation: str, splits: list[str]) -> str:
+    """The model card's Markdown for the release run under ``run`` (its reports/ and dvc.lock)."""
+    reports = run / "reports"
+    model = load_model(checkpoint)
+    evaluations = {}
+    for split in splits:
+        comparison = summary.load_file(reports / "eval" / split / "comparison.json")
+        if comparison is None:
+            raise FileNotFoundError(f"{reports / 'eval' / split / 'comparison.json'}: no evaluation of test split "
+                                    f"{split!r} (run `dvc repro {run}/dvc.yaml` first)")
+        evaluations[split] = {"table": summary.markdown_table(comparison), "verdict": summary.verdict(comparison),
+                              "full": (reports / "eval" / split / "comparison.md").read_text()}
+    sources = read_params(params_file).get("sources", {})
+    ingest = {name: _json(reports / "ingest" / f"{name}.json") for name in sources}
+    train = load_section("train", TrainParams, params_file)
+    figures = _json(reports / "train" / "metrics.json")
+    return jinja2.Template(TEMPLATE.read_text(), undefined=jinja2.StrictUndefined, trim_blocks=True,
+                           lstrip_blocks=True).render(
+        run=run, params_file=params_file, sources=sources, ingest=ingest, curate=_json(reports / "curate.json"),
+        synthesize=_json(reports / "synthesize" / "metrics.json"), hashes=lock_hashes(run / "dvc.lock", str(run)),
+        model_args=model.model_args(), parameters=count_parameters(model), train=asdict(train),
+        figures=figures, evaluations=evaluations, ablation=ablation.strip(), export=_json(reports / "export.json"))
+
+
+def run(run_dir: Path, params_file: Path, out: Path, ablation: Path | None, splits: list[str]) -> dict:
+    checkpoint, onnx = run_dir / "models" / "matting.pt", run_dir / "models" / "matting.onnx"
+    for path in (checkpoint, onnx):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing (run `dvc repro {run_dir}/dvc.yaml` first)")
+    text = card(run_dir, params_file, checkpoint, ablation.read_text() if ablation else "", splits)
+    out.mkdir(parents=True, exist_ok=True)
+    save_weights(out / "matting.pt", load_model(checkpoint))
+    with io.atomic_path(out / "matting.onnx") as tmp:
+        shutil.copyfile(onnx, tmp)
+    io.write_text(out / "MODEL_CARD.md", text)
+    sizes = {name: (out / name).stat().st_size for name in ("matting.pt", "matting.onnx")}
+    for name, size in sizes.items():
+        if size > MAX_BYTES:
+            raise ValueError(f"{out / name}: {size} bytes, over the {MAX_BYTES}-byte limit for committed weights "
+                             "(shrink `model:`)")
+    log.info("release written to %s: %s", out, ", ".join(f"{k} {v / 1024:.0f} KB" for k, v in sizes.items()))
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training release", description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, default=Path("release"),
+                        help="the release pipeline's folder (dvc.yaml, dvc.lock, models/, reports/)")
+    parser.add_argument("--params", type=Path, default=Path("release/params.yaml"), help="its params profile")
+    parser.add_argument("--splits", default="ccp-voc,portraits", help="comma-separated evaluated test splits")
+    parser.add_argument("--ablation", type=Path, default=Path("release/ABLATION.md"),
+                        help="Markdown of the measured ablation, put into the card as it is")
+    parser.add_argument("--out", type=Path, default=Path("training/weights"), help="where the release goes")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    run(args.run, args.params, args.out, args.ablation if args.ablation.is_file() else None,
+        [s.strip() for s in args.splits.split(",") if s.strip()])
+    return 0
