@@ -35,6 +35,12 @@ def setup_logging(verbose: bool = False) -> None:
     )
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for name in OWN_HANDLERS:
+        logging.getLogger(name).propagate = False
+
+
+# Libraries that print their log through a handler of their own (FiftyOne, its ETA toolkit): not twice.
+OWN_HANDLERS = ("fiftyone", "eta")
 
 
 def progress(items: Iterable[T], desc: str, total: int | None = None, unit: str = "it",

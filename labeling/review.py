@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -120,7 +121,9 @@ def build_dataset(params: ReviewParams, store_root: Path, labels_root: Path):
         ds.delete_samples(gone)
     reasons = sorted({f for flags in quality.get("flags", pd.Series([], dtype=object)) for f in _list(flags)})
     views = _save_views(ds, params, reasons)
-    ds.info.update({"store": str(store.root.resolve()), "labels": str(labels), "members": members})
+    ds.info.update({"store": str(store.root.resolve()), "labels": str(labels), "members": members,
+                    "review_tags": list(REVIEW_TAGS)})
+    _configure_app(ds)
     ds.save()
     counts = {"dataset": name, "samples": len(ds), "added": len(new), "updated": updated, "removed": len(gone),
               "flagged": int(quality["flagged"].sum()) if "flagged" in quality else 0, "views": views}
@@ -203,6 +206,35 @@ def _save_views(ds, params: ReviewParams, reasons: list[str]) -> list[str]:
 
 # --- the App ----------------------------------------------------------------------------------
 
+FLAGGED_VIEW = "flagged"  # the saved view the App opens on
+VISIBLE_FIELDS = ("ground_truth", "ensemble", "disagreement")  # label fields shown when the App opens
+TAG_COLORS = {"approve": "#2ca02c", "fix": "#ff7f0e", "reject": "#d62728"}  # the review tags, known to the App
+
+
+def _configure_app(ds) -> None:
+    """The dataset's App defaults: ground truth, ensemble and disagreement visible; each mask in its own
+    colour; the disagreement map on the inferno colour scale (dark = members agree, bright = they differ);
+    the review tags coloured, and described in the dataset's description."""
+    import fiftyone as fo
+
+    ds.app_config.active_fields = fo.ActiveFields(paths=[f for f in VISIBLE_FIELDS if ds.has_sample_field(f)])
+    masks = {"ground_truth": "#00c853", "ensemble": "#2962ff", "refined": "#aa00ff"}
+    ds.app_config.color_scheme = fo.ColorScheme(  # by value: heatmaps follow their colour scale only then
+        color_by="value", opacity=0.5,
+        fields=[*({"path": f, "fieldColor": c, "maskTargetsColors": [{"intTarget": 255, "color": c}]}
+                  for f, c in masks.items()),
+                {"path": "tags", "valueColors": [{"value": t, "color": c} for t, c in TAG_COLORS.items()]}],
+        colorscales=[{"path": "disagreement", "name": "inferno", "list": None}],
+        default_colorscale={"name": "inferno", "list": None})
+    ds.description = ("Tag each sample approve (the ground truth is right), fix (correct it in Label Studio) or "
+                      "reject (drop the sample); then `python -m labeling review --pull`. Green: ground truth, "
+                      "blue: ensemble, heatmap: member disagreement.")
+
+
+def view_url(app_url: str, dataset_name: str, view: str = FLAGGED_VIEW) -> str:
+    """The App's address of a saved view of ``dataset_name``."""
+    return f"{app_url.rstrip('/')}/datasets/{quote(dataset_name)}?view={quote(view)}"
+
 @dataclass
 class App:
     """A running FiftyOne App: the session and the server's process tree (ended by :func:`stop_app`)."""
@@ -211,14 +243,15 @@ class App:
     procs: list[psutil.Process] = field(default_factory=list)
 
 
-def launch_app(dataset, address: str, port: int, timeout: float) -> App:
-    """Start the App server for ``dataset`` on address:port and wait until it answers HTTP."""
+def launch_app(dataset, address: str, port: int, timeout: float, view=None) -> App:
+    """Start the App server for ``dataset`` (opened on ``view`` when given) on address:port and wait until it
+    answers HTTP."""
     import fiftyone as fo
 
     if processes.port_in_use(address, port):
         raise ReviewError(f"port {port} on {address} is in use (an App from an earlier run?); stop it or "
                           "pass --port")
-    session = fo.launch_app(dataset, remote=True, address=address, port=port)
+    session = fo.launch_app(dataset, view=view, remote=True, address=address, port=port)
     servers = [p for p in psutil.Process().children(recursive=True) if _is_app_server(p, port)]
     procs = [q for p in servers for q in processes.tree(p)]
     app = App(session, f"http://{address}:{port}/", procs)
@@ -274,7 +307,15 @@ def pull_review(params: ReviewParams, store_root: Path) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=REVIEW_COLUMNS).sort_values("id", kind="stable").reset_index(drop=True)
     for row in table[table["conflict"]].itertuples():
         log.warning("%s: sample %s is tagged %s; %r wins", name, row.id, row.tags, row.tag)
+    for tag, count in unknown_tags(ds.count_sample_tags()).items():
+        log.warning("%s: %d samples are tagged %r, which is no review tag (known: %s; a typo?); they are not "
+                    "pulled", name, count, tag, ", ".join(REVIEW_TAGS))
     return table
+
+
+def unknown_tags(counts: dict[str, int]) -> dict[str, int]:
+    """Sample tags that are neither review tags nor flag tags (tag -> samples)."""
+    return {t: n for t, n in sorted(counts.items()) if t not in REVIEW_TAGS and not t.startswith(FLAG_TAG_PREFIX)}
 
 
 def read_review_tags(paths: Iterable[Path]) -> dict[str, str]:
@@ -345,8 +386,12 @@ def _serve_app(dataset, params: ReviewParams, port: int) -> None:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        app = launch_app(dataset, params.address, port, params.app_start_timeout_s)
-        log.info("review %s at %s; tag samples approve / reject / fix; Ctrl-C stops the App", dataset.name, app.url)
+        flagged = dataset.has_saved_view(FLAGGED_VIEW)
+        app = launch_app(dataset, params.address, port, params.app_start_timeout_s,
+                         view=dataset.load_saved_view(FLAGGED_VIEW) if flagged else None)
+        url = view_url(app.url, dataset.name) if flagged else app.url
+        log.info("review %s: open %s (flagged samples); tag them approve / fix / reject; Ctrl-C stops the App",
+                 dataset.name, url)
         try:
             while not stop.wait(1.0):
                 if not any(processes.alive(p) for p in app.procs):
