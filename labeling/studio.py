@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 import httpx
 import pandas as pd
+import yaml
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
@@ -347,6 +348,15 @@ def _float(value: Any) -> float | None:
 
 # --- CLI ------------------------------------------------------------------------------------
 
+def source_folders(params_path: Path | str) -> tuple[list[Path], list[Path]]:
+    """(stores, labels) of every entry of params.yaml's `sources`: data/stores/<name>, data/labels/<name>
+    (where dvc.yaml's ingest and autolabel stages write them)."""
+    sources = yaml.safe_load(Path(params_path).read_text()).get("sources") or {}
+    if not sources:
+        raise StudioError(f"{params_path}: no `sources` to push (pass --store and --labels)")
+    return [Path("data/stores") / n for n in sources], [Path("data/labels") / n for n in sources]
+
+
 def main(argv: list[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--params", default="params.yaml", help="params file (section `studio`)")
@@ -359,9 +369,10 @@ def main(argv: list[str] | None = None) -> int:
                             help="import a round's samples as tasks with the ensemble pre-loaded")
     push_p.add_argument("--round", type=int, required=True, dest="round_no",
                         help="round number (project \"<title> round N\")")
-    push_p.add_argument("--store", type=Path, action="append", required=True, help="a sample store (repeat)")
-    push_p.add_argument("--labels", type=Path, action="append", required=True,
-                        help="its labels folder (repeat, in --store order)")
+    push_p.add_argument("--store", type=Path, action="append",
+                        help="a sample store (repeat; default: data/stores/<name> for every entry of `sources`)")
+    push_p.add_argument("--labels", type=Path, action="append",
+                        help="its labels folder (repeat, in --store order; default: data/labels/<name> likewise)")
     push_p.add_argument("--review", type=Path, action="append", default=[],
                         help="review table(s) from `review --pull`, or a folder of them")
     push_p.add_argument("--corrections", type=Path, help="corrections folder (round-N/): skip corrected samples")
@@ -381,11 +392,18 @@ def main(argv: list[str] | None = None) -> int:
             from labeling.studio_server import serve
             return serve(params, args.port)
         if args.action == "push":
-            if len(args.store) != len(args.labels):
-                parser.error(f"give one --labels per --store (got {len(args.store)} stores, "
-                             f"{len(args.labels)} labels)")
+            if not args.store and not args.labels:
+                args.store, args.labels = source_folders(args.params)
+            if len(args.store or []) != len(args.labels or []):
+                parser.error(f"give one --labels per --store (got {len(args.store or [])} stores, "
+                             f"{len(args.labels or [])} labels)")
+            client = connect(params)
             figures = push_round(params, args.round_no, list(zip(args.store, args.labels)), args.review,
-                                 args.corrections)
+                                 args.corrections, client)
+            me = call(lambda: client.users.whoami(), "Label Studio (who am I)")
+            log.info("round %d: correct the tasks at %s/projects/%d/data (log in as %s; the password is "
+                     "LABEL_STUDIO_PASSWORD or in %s)", args.round_no, server_url(params), figures["project"],
+                     me.email or me.username, data_dir(params) / CREDENTIALS_FILE)
         elif args.latest:
             client = connect(params)
             round_no = latest_round(client, params)
