@@ -48,3 +48,10 @@ def test_no_evaluation_says_which_stage_to_run(tmp_path, capsys):
     assert summary.main(["--reports", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "dvc repro evaluate" in out and "reports/index.html" in out
+
+
+def test_make_run_ends_with_the_summary(repo_root):
+    """`make run`'s last command prints end_of_run (the table, the verdict, the report path)."""
+    makefile = (repo_root / "Makefile").read_text().split("\nrun:", 1)[1]
+    recipe = [line.strip() for line in makefile.split("\n\n", 1)[0].splitlines()[1:]]
+    assert recipe[-1].lstrip("@") == "$(PY) -m training summary"
