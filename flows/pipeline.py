@@ -99,5 +99,5 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     pipeline(until=args.until)
-    print(summary.end_of_run(Path("reports")))  # the command's result (Prefect silences module loggers)
+    print(summary.end_of_run(Path("reports"), dvc_output_shown=False))  # the result (module loggers are silenced)
     return 0

@@ -124,10 +124,11 @@ def empty_inbox(root: Path) -> list[str]:
     return [f for f in INBOX if (root / f).is_dir() and not any((root / f).iterdir())]
 
 
-def end_of_run(reports: Path, root: Path = Path(".")) -> str:
-    """The text `make run` ends with: the comparison table, the verdict, where to look next."""
+def end_of_run(reports: Path, root: Path = Path("."), dvc_output_shown: bool = True) -> str:
+    """The text `make run` ends with: the comparison table, the verdict, where to look next (and, when
+    DVC's own output was shown, why it warned about empty folders)."""
     lines = []
-    empty = empty_inbox(root)
+    empty = empty_inbox(root) if dvc_output_shown else []
     if empty:
         lines += [f"Note: DVC's \"'{empty[0]}' is empty\" warnings above are expected: {' and '.join(empty)} "
                   "fill only", "when people review labels (FiftyOne) or correct them (Label Studio); see "
