@@ -4,7 +4,7 @@
         [--baseline mediapipe-selfie] [--frames 60] [--image PHOTO]
 
 One frame = resize to the model input, inference, upsample the alpha, composite onto a background
-(``training.bench``); rows for 640x360, 1280x720 and 1920x1080, one thread and all threads; the
+(``training.bench``), each part also timed on its own for our models; rows for 640x360, 1280x720 and 1920x1080, one thread and all threads; the
 predictors are interleaved frame by frame so a busy machine slows them alike. Ratios are the model's
 fps over the first baseline's in the same row.
 """
@@ -46,6 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if r["model"] in models:
             print(f"  {r['model']} {r['size']} {r['threads']}: {r['fps'] / reference[(r['size'], r['threads'])]:.2f}x")
+    print("\nours, ms per frame by part (one thread, median; the 360p gap is in these):")
+    print("| model | size | resize | inference | upsample | composite | total |\n|---|---|---|---|---|---|---|")
+    with bench.thread_limit("1t", list(predictors.values())):
+        for size, (w, h) in bench.FRAME_SIZES.items():
+            frame, background = bench.test_frame(w, h, image), bench.test_frame(w, h, None, seed=1)
+            for name in models:
+                p = bench.breakdown(predictors[name], frame, background, args.frames)
+                print(f"| {name} | {size} | " + " | ".join(f"{p[k]:.2f}" for k in
+                      ("resize", "inference", "upsample", "composite", "total")) + " |")
     return 0
 
 

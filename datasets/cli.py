@@ -109,7 +109,7 @@ def run_command(prog: str, description: str, commands: dict[str, tuple[str, str]
             if "-v" in argv or "--verbose" in argv:
                 raise
             print(f"{prog} {argv[0]}: error: {e} ({type(e).__name__}; -v shows the traceback)", file=sys.stderr)
-            return 1
+            return 2
         except KeyboardInterrupt:
             print(f"{prog} {argv[0]}: interrupted", file=sys.stderr)
             return 130

@@ -66,7 +66,7 @@ def test_user_error_is_one_line_and_traceback_with_v(tmp_path, repo_root):
     cmd = [sys.executable, "-m", "training", "export", "--checkpoint", str(tmp_path / "model.pt"), "--onnx",
            str(tmp_path / "model.onnx"), "--params", str(tmp_path / "nope" / "params.yaml")]
     proc = subprocess.run(cmd, cwd=repo_root, capture_output=True, text=True)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "nope/params.yaml: no params file" in lines[0] and "-v" in lines[0], proc.stderr
     verbose = subprocess.run([*cmd, "-v"], cwd=repo_root, capture_output=True, text=True)

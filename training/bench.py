@@ -136,6 +136,24 @@ def fps_table(predictors: dict, frames: int = 30, sizes: dict[str, tuple[int, in
     return rows
 
 
+def breakdown(predictor, frame: np.ndarray, background: np.ndarray, frames: int, warmup: int = 3) -> dict[str, float]:
+    """Median ms per part of one frame for a predictor that can time its parts (``predict_timed``):
+    resize, inference, upsample, composite, and their sum ``total``."""
+    parts: dict[str, list[float]] = {}
+    blend = Compositor()
+    for i in range(warmup + frames):
+        alpha, seconds = predictor.predict_timed(frame)
+        t0 = time.perf_counter()
+        blend(frame, alpha, background)
+        seconds["composite"] = time.perf_counter() - t0
+        if i >= warmup:
+            for k, v in seconds.items():
+                parts.setdefault(k, []).append(v)
+    out = {k: round(float(np.median(v)) * 1e3, 3) for k, v in parts.items()}
+    out["total"] = round(sum(out.values()), 3)
+    return out
+
+
 def fps_metrics(rows: list[dict], model: str) -> dict[str, float]:
     """``fps`` (1280x720, one thread) plus ``fps_<size>_<mode>`` for every row of ``model``."""
     out = {f"fps_{r['size']}_{r['threads']}": r["fps"] for r in rows if r["model"] == model}

@@ -9,6 +9,7 @@ the same protocol.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -76,7 +77,37 @@ def capped(threads: int, max_threads: int) -> int:
     return min(threads, max_threads) if max_threads else threads
 
 
-class TorchPredictor:
+class StagedPredictor:
+    """Our models' path, split so each part can be timed: resize, inference, upsample.
+
+    Subclasses set ``width``, ``height``, ``channels``, ``dynamic`` and implement ``infer(x) -> (h, w) alpha``.
+    """
+    width: int
+    height: int
+    channels: int
+    dynamic: bool = True
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, rgb: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
+        return self.predict_timed(rgb, prior)[0]
+
+    def predict_timed(self, rgb: np.ndarray, prior: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, float]]:
+        """The alpha and the seconds each part took: ``{resize, inference, upsample}``."""
+        t0 = time.perf_counter()
+        h, w = rgb.shape[:2]
+        size = input_size(h, w, self.width, self.height) if self.dynamic else (self.width, self.height)
+        x = to_input(rgb, size, prior, self.channels)
+        t1 = time.perf_counter()
+        alpha = self.infer(x)
+        t2 = time.perf_counter()
+        out = to_frame_alpha(alpha, h, w)
+        t3 = time.perf_counter()
+        return out, {"resize": t1 - t0, "inference": t2 - t1, "upsample": t3 - t2}
+
+
+class TorchPredictor(StagedPredictor):
     """A .pt checkpoint run with PyTorch on the CPU; ``max_threads`` caps ``set_threads`` (0 = no cap)."""
 
     def __init__(self, path: Path | str, threads: int | None = None, max_threads: int = 0):
@@ -87,6 +118,8 @@ class TorchPredictor:
         self._torch = torch
         self.model = load_model(path)
         self.config = self.model.config
+        self.width, self.height = self.config.input_width, self.config.input_height
+        self.channels = self.config.in_channels
         self.name = Path(path).name
         self.max_threads = max_threads
         if threads:
@@ -95,16 +128,12 @@ class TorchPredictor:
     def set_threads(self, threads: int) -> None:
         self._torch.set_num_threads(capped(threads, self.max_threads))
 
-    def predict(self, rgb: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
-        h, w = rgb.shape[:2]
-        size = input_size(h, w, self.config.input_width, self.config.input_height)
-        x = to_input(rgb, size, prior, self.config.in_channels)
+    def infer(self, x: np.ndarray) -> np.ndarray:
         with self._torch.inference_mode():
-            alpha = self.model(self._torch.from_numpy(x))[0, 0].numpy()
-        return to_frame_alpha(alpha, h, w)
+            return self.model(self._torch.from_numpy(x))[0, 0].numpy()
 
 
-class OnnxPredictor:
+class OnnxPredictor(StagedPredictor):
     """An exported .onnx model (fp32 or int8) run with onnxruntime on the CPU.
 
     The input size comes from the model's metadata (``input_width``/``input_height``, written by
@@ -148,12 +177,8 @@ class OnnxPredictor:
             self.threads = threads
             self._open()
 
-    def predict(self, rgb: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
-        h, w = rgb.shape[:2]
-        size = input_size(h, w, self.width, self.height) if self.dynamic else (self.width, self.height)
-        x = to_input(rgb, size, prior, self.channels)
-        alpha = self.session.run(None, {self.input_name: x})[0][0, 0]
-        return to_frame_alpha(alpha, h, w)
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: x})[0][0, 0]
 
 
 def load_predictor(model: str, threads: int | None = None, params_path: Path | str = "params.yaml",

@@ -130,7 +130,7 @@ def _open_live(live_dir: Path | None, resume: bool):
 def run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list[Path] = (),
         composites: list[Path] = (), live_dir: Path | None = None, resume: bool = False,
         teacher: Path | None = None) -> dict:
-    """Train and write the checkpoint ``out``; returns the final figures."""
+    """Train and write the checkpoint ``out``; returns the final figures (empty on torchrun ranks other than 0)."""
     stores, composites = [Path(s) for s in stores], [Path(c) for c in composites]
     if not stores and not composites:
         raise ValueError("no training data: pass --store and/or --composites")
@@ -275,7 +275,9 @@ def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list
     if live is not None:
         live.end()
     distributed.barrier(world)  # the others return once rank 0's last checkpoint is written
-    if world.main and not out.is_file():
+    if not world.main:
+        return {}  # rank 0 reports
+    if not out.is_file():
         raise RuntimeError(f"{out}: no checkpoint was written (epochs={params.epochs}, max_steps={params.max_steps})")
     return {"parameters": n_params, "steps": step, "train_items": len(train_ds), "val_items": len(val_items),
             "seconds": round(time.perf_counter() - t_start, 1), "device": device.type, "processes": world.size,
@@ -301,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     model_config = load_section("model", ModelConfig, args.params)
     figures = run(params, model_config, args.out, args.store, args.composites, args.live_dir, args.resume,
                   args.teacher)
-    write_metrics(args.metrics, figures)
+    if figures:  # empty on ranks other than 0 under torchrun
+        write_metrics(args.metrics, figures)
     return 0
 

@@ -41,11 +41,11 @@ def test_init_starts_from_weights_and_names_what_differs(tiny_store, params_file
 
     other = params_file(model={"stem_channels": 4}, train={"init": str(init), "epochs": 1})
     capsys.readouterr()
-    assert training_main(["train", "--store", str(store), "--out", str(out), "--params", str(other)]) != 0
+    assert training_main(["train", "--store", str(store), "--out", str(out), "--params", str(other)]) == 2
     assert re.search(r"release\.pt: `train\.init` is incompatible.*stem_channels: 8 in the file vs 4 in params",
                      capsys.readouterr().err)
     missing = params_file(train={"init": str(tmp_path / "nope.pt"), "epochs": 1})
-    assert training_main(["train", "--store", str(store), "--out", str(out), "--params", str(missing)]) != 0
+    assert training_main(["train", "--store", str(store), "--out", str(out), "--params", str(missing)]) == 2
     assert re.search(r"nope\.pt: `train\.init` names no such file", capsys.readouterr().err)
 
 
