@@ -205,6 +205,6 @@ def main(argv: list[str] | None = None) -> int:
         figures = run(params, args.stores, args.labels, args.out, args.corrections, args.review)
     except (FileNotFoundError, ValueError) as e:
         log.error("%s", e)
-        return 1
+        return 2
     write_metrics(args.metrics, figures)
     return 0

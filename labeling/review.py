@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
                 _serve_app(dataset, params, args.port or params.port)
     except (ReviewError, ServerError, FileNotFoundError) as e:
         log.error("%s", e)
-        return 1
+        return 2
     write_metrics(args.metrics, figures)
     return 0
 

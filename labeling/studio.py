@@ -412,6 +412,6 @@ def main(argv: list[str] | None = None) -> int:
             figures = pull_round(params, args.round_no, args.out)
     except (StudioError, ServerError, FileNotFoundError) as e:
         log.error("%s", e)
-        return 1
+        return 2
     write_metrics(args.metrics, figures)
     return 0

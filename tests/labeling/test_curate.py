@@ -156,6 +156,6 @@ def test_choose_rules_table():
 def test_missing_labels_for_a_store_is_a_clear_error(world, caplog):
     root = world["root"]
     (root / "labels" / "west" / "quality.parquet").unlink()
-    assert run_main(world) == 1
+    assert run_main(world) == 2
     assert "west/quality.parquet: no quality table" in caplog.text
     assert not (root / "curated" / "samples.parquet").exists()

@@ -113,7 +113,7 @@ def test_tags_are_pulled_into_the_review_table(built, tmp_path):
 def test_pull_without_a_dataset_is_a_clear_error(fiftyone_db, tmp_path, caplog):
     out = tmp_path / "review.parquet"
     params_file = write_params(tmp_path / "params.yaml", review=ReviewParams(dataset_prefix="absent-"))
-    assert review.main(["--store", str(tmp_path), "--pull", "--out", str(out), "--params", str(params_file)]) == 1
+    assert review.main(["--store", str(tmp_path), "--pull", "--out", str(out), "--params", str(params_file)]) == 2
     assert "no FiftyOne dataset" in caplog.text and not out.exists()
 
 

@@ -140,7 +140,7 @@ def test_pull_merges_regions_skips_and_takes_the_latest(pushed, studio_params, t
 def test_pull_of_a_round_never_pushed_is_a_clear_error(studio_server, pushed, tmp_path, caplog):
     out = tmp_path / "round-9"
     with caplog.at_level(logging.ERROR):
-        assert studio.main(["pull", "--round", "9", "--out", str(out), "--params", str(pushed["params_file"])]) == 1
+        assert studio.main(["pull", "--round", "9", "--out", str(out), "--params", str(pushed["params_file"])]) == 2
     assert "no Label Studio project 'portrait matting round 9'" in caplog.text
     assert not out.exists()
 
@@ -151,7 +151,7 @@ def test_server_down_is_a_clear_error_and_writes_nothing(studio_params, tmp_path
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", "0" * 40)
     out = tmp_path / "corrections" / "round-1"
     with caplog.at_level(logging.ERROR):
-        assert studio.main(["pull", "--round", "1", "--out", str(out), "--params", str(params_file)]) == 1
+        assert studio.main(["pull", "--round", "1", "--out", str(out), "--params", str(params_file)]) == 2
     assert f"Label Studio at http://127.0.0.1:{down.port} does not answer" in caplog.text
     assert "studio serve" in caplog.text
     assert not out.exists()
@@ -160,22 +160,22 @@ def test_server_down_is_a_clear_error_and_writes_nothing(studio_params, tmp_path
         store = make_store(tmp_path / "stores" / "x", "x", 2, seed=5)
         write_labels(store, tmp_path / "labels" / "x", ["review", "review"])
         assert studio.main(["push", "--round", "1", "--store", str(store), "--labels", str(tmp_path / "labels" / "x"),
-                            "--params", str(params_file)]) == 1
+                            "--params", str(params_file)]) == 2
     assert "does not answer" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.ERROR):  # a folder that is no store: said before any server is asked
         assert studio.main(["push", "--round", "1", "--store", str(tmp_path), "--labels", str(tmp_path),
-                            "--params", str(params_file)]) == 1
+                            "--params", str(params_file)]) == 2
     assert "not a sample store" in caplog.text
 
 
 def test_serve_refuses_a_taken_port_and_a_missing_server(studio_server, studio_params, tmp_path, caplog):
     taken = write_params(tmp_path / "taken.yaml", studio=studio_params)  # the session's server holds the port
     with caplog.at_level(logging.ERROR):
-        assert studio.main(["serve", "--params", str(taken)]) == 1
+        assert studio.main(["serve", "--params", str(taken)]) == 2
     assert f"port {studio_params.port} on 127.0.0.1 is in use" in caplog.text
     missing = StudioParams(**{**studio_params.__dict__, "server_bin": str(tmp_path / "no-label-studio")})
     caplog.clear()
     with caplog.at_level(logging.ERROR):
-        assert studio.main(["serve", "--params", str(write_params(tmp_path / "missing.yaml", studio=missing))]) == 1
+        assert studio.main(["serve", "--params", str(write_params(tmp_path / "missing.yaml", studio=missing))]) == 2
     assert "no Label Studio server" in caplog.text and "studio.server_bin" in caplog.text
