@@ -112,7 +112,7 @@ def predict(params: AutolabelParams, rgb: np.ndarray, gt: np.ndarray | None, nam
     guide, fused = gt, None
     if params.zoom.enabled and gt is None and alphas:
         fused = fuse_plain(alphas)
-        guide = fused[0]
+        guide = (fused[0] >= params.zoom.guide_threshold).astype(np.uint8) * np.uint8(255)
     windows = crop_windows(guide, params.zoom) if guide is not None and params.zoom.enabled else []
     for name in plain:
         add_crops(members[name], rgb, alphas[name], windows)
@@ -291,7 +291,7 @@ def run(params: AutolabelParams, store_root: Path | str, out: Path | str,
     store = Store(store_root)
     for name in names:  # a missing weight file stops the stage before anything is written
         registry.get(name, params.settings)
-    fuser(params, names)  # as does a missing or unfitting fusion file
+    fuser(params, names)  # as does a missing fusion file
     learned = params.fusion.method == "learned"
     weights, threshold = dict(params.fusion.weights), params.fusion.vote_threshold
     work = batches(store, params.batch_size)
@@ -310,7 +310,7 @@ def run(params: AutolabelParams, store_root: Path | str, out: Path | str,
         for ids in work:
             fuse_batch(params, store_root, out, ids, names, weights, threshold)
     metrics = summarize(records, names, weights, threshold, trusted, time.perf_counter() - start,
-                        params.fusion.weights_file if params.fusion.method == "file" else None)
+                        params.fusion.weights_file if fusion.file_model(params.fusion, names) else None)
     log.info("autolabel: %d samples, members %s, %.2f samples/s", metrics["n"], names, metrics["samples_per_s"] or 0)
     return metrics
 

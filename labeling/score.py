@@ -9,8 +9,8 @@ OUT/per_sample.parquet  stem, model, iou, boundary_iou, mad (x1e3)
 Masks are matched to images by file stem, hard or soft (uint8, 255 = person). A mask whose size
 differs from its image with the same aspect ratio is resized (nearest) with a warning; any other
 mismatch, or an image without a mask, is reported in score.json's ``skipped``, not fatal. Members
-see only the image: no zoom crops guided by the truth, and SAM is prompted by the other members'
-ensemble, so the truth never helps the model being scored.
+see only the image, as for a photo without a label: zoom crops around the ensemble's own people,
+SAM prompted by the other members' fusion, so the truth never helps the model being scored.
 """
 from __future__ import annotations
 
@@ -26,9 +26,7 @@ import pandas as pd
 from datasets import io, masks
 from datasets.cli import progress, setup_logging, write_metrics
 from datasets.config import load_section
-from labeling import fusion
-from labeling.autolabel import ENSEMBLE, AutolabelParams, predict_members
-from labeling.members.zoom import ZoomParams
+from labeling.autolabel import ENSEMBLE, AutolabelParams, fuser, predict
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -71,8 +69,9 @@ def run(params: AutolabelParams, images: Path | str, masks_dir: Path | str, out:
     """Score each member and the ensemble; writes OUT/score.json and OUT/per_sample.parquet."""
     images, masks_dir, out = Path(images), Path(masks_dir), Path(out)
     names = list(names or params.members)
-    # the truth must not guide the models being scored
-    params = dataclasses.replace(params, zoom=ZoomParams(enabled=False), sam_prompt="ensemble")
+    # the truth must not guide the models being scored: no label is given to them
+    params = dataclasses.replace(params, sam_prompt="ensemble")
+    fuse = fuser(params, names)
     matched, skipped = pairs(images, masks_dir)
     rows = []
     for stem, image_path, mask_path in progress(matched, "score", len(matched)):
@@ -86,9 +85,9 @@ def run(params: AutolabelParams, images: Path | str, masks_dir: Path | str, out:
             skipped.append({"stem": stem, "reason": "size_mismatch",
                             "detail": f"{mask_path}: size differs from {image_path} in aspect ratio"})
             continue
-        alphas, _ = predict_members(params, rgb, None, names)
-        fused, _ = fusion.fuse(alphas, params.fusion.weights, params.fusion.vote_threshold)
-        for model, alpha in [*alphas.items(), (ENSEMBLE, fused)]:
+        result = predict(params, rgb, None, names, fuse)
+        fused = (result.fused or fuse(result.alphas))[0]
+        for model, alpha in [*result.alphas.items(), (ENSEMBLE, fused)]:
             rows.append({"stem": stem, "model": model, **figures(alpha, truth)})
     per_sample = pd.DataFrame(rows, columns=["stem", "model", "iou", "boundary_iou", "mad"])
     summary = {

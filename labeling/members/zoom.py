@@ -25,6 +25,8 @@ class ZoomParams:
     max_crops: int = 4  # crops per image (the largest groups)
     min_zoom: float = 1.5  # skip a crop that would magnify less than this (the full view is as good)
     group_ratio: float = 0.02  # parts closer than this fraction of the diagonal share a crop
+    guide_threshold: float = 0.25  # no label: crops go where the ensemble's full-view alpha reaches this
+    # (where to look leans to recall: a small person the full views half see fuses to ~0.3-0.5)
 
 
 def crop_windows(guide: np.ndarray, params: ZoomParams) -> list[tuple[int, int, int, int]]:
