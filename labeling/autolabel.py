@@ -146,10 +146,16 @@ def fuse_and_write(params: AutolabelParams, out: Path, sample_id: str, rgb: np.n
                    alphas: dict[str, np.ndarray], fuse: fusion.Fuser,
                    fused: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     fused, disagreement = fused if fused is not None else fuse(alphas)
+    io.write_png(member_path(out, ENSEMBLE, sample_id), to_uint8(finish(params, rgb, fused)))
+    io.write_png(member_path(out, DISAGREEMENT, sample_id), to_uint8(disagreement))
+
+
+def finish(params: AutolabelParams, rgb: np.ndarray | None, fused: np.ndarray) -> np.ndarray:
+    """The fused alpha after the image-guided edge filter and pymatting (each when enabled)."""
+    fused = fusion.guided(rgb, fused, params.fusion)
     if params.refine.enabled:
         fused = refine(rgb, fused, params.refine, guide=fused)
-    io.write_png(member_path(out, ENSEMBLE, sample_id), to_uint8(fused))
-    io.write_png(member_path(out, DISAGREEMENT, sample_id), to_uint8(disagreement))
+    return fused
 
 
 def needs_label(params: AutolabelParams, names: Sequence[str]) -> bool:
@@ -232,7 +238,7 @@ def fuse_batch(params: AutolabelParams, store_root: Path | str, out: Path | str,
     rows = store.samples.set_index("id").loc[list(ids)]
     fuse = fuser(params, names, weights, threshold)
     for sample_id, row in zip(ids, rows.itertuples()):
-        rgb = store.image(row) if params.refine.enabled else None
+        rgb = store.image(row) if params.refine.enabled or params.fusion.guided_radius > 0 else None
         fuse_and_write(params, out, sample_id, rgb, read_members(out, sample_id, names), fuse)
     return len(ids)
 

@@ -26,7 +26,7 @@ import pandas as pd
 from datasets import io, masks
 from datasets.cli import progress, setup_logging, write_metrics
 from datasets.config import load_section
-from labeling.autolabel import ENSEMBLE, AutolabelParams, fuser, predict
+from labeling.autolabel import ENSEMBLE, AutolabelParams, finish, fuser, predict
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -86,7 +86,7 @@ def run(params: AutolabelParams, images: Path | str, masks_dir: Path | str, out:
                             "detail": f"{mask_path}: size differs from {image_path} in aspect ratio"})
             continue
         result = predict(params, rgb, None, names, fuse)
-        fused = (result.fused or fuse(result.alphas))[0]
+        fused = finish(params, rgb, (result.fused or fuse(result.alphas))[0])
         for model, alpha in [*result.alphas.items(), (ENSEMBLE, fused)]:
             rows.append({"stem": stem, "model": model, **figures(alpha, truth)})
     per_sample = pd.DataFrame(rows, columns=["stem", "model", "iou", "boundary_iou", "mad"])

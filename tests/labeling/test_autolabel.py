@@ -21,7 +21,7 @@ def params(repo_root, shared_dir):
     p = load_section("autolabel", AutolabelParams, repo_root / "params.yaml")
     # the weighted vote with the params' weights: the fitted file serves only the members it was fitted for
     return dataclasses.replace(p, model_dir=str(shared_dir / "models"),
-                               fusion=dataclasses.replace(p.fusion, method="weighted"))
+                               fusion=dataclasses.replace(p.fusion, method="weighted", guided_radius=0.0))
 
 
 def test_main_writes_each_member_the_ensemble_and_the_disagreement_and_nothing_else(tiny_store, tmp_path, repo_root):

@@ -13,7 +13,7 @@ from datasets.config import load_section
 from datasets.store import Store
 from labeling import autolabel, fit_fusion
 from labeling.autolabel import AutolabelParams
-from labeling.fusion import FusionModel, FusionParams, fuse, fuser, scene_kind
+from labeling.fusion import FusionModel, FusionParams, fuse, fuser, guided, scene_kind
 
 
 def person(h: int, w: int, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -111,3 +111,17 @@ def test_fit_on_a_small_labelled_store_and_autolabel_with_the_file(tiny_store, t
         alphas = {n: io.read_mask(tmp_path / "labels" / n / f"{row.id}.png") for n in model.members}
         written = io.read_mask(tmp_path / "labels" / "ensemble" / f"{row.id}.png")
         assert np.abs(written.astype(int) - masks.to_uint8(model.fuse(alphas)[0]).astype(int)).max() <= 1
+
+
+def test_the_guided_edge_filter_snaps_a_blurred_edge_to_the_image():
+    """A soft, shifted edge next to a sharp step in the image moves onto the step; off changes nothing."""
+    rgb = np.zeros((60, 80, 3), np.uint8)
+    rgb[:, 40:] = 200  # the person is the bright right half
+    truth = np.zeros((60, 80), np.uint8)
+    truth[:, 40:] = 255
+    xx = np.tile(np.arange(80, dtype=np.float32), (60, 1))
+    blurred = np.clip((xx - 34) / 10, 0, 1)  # a member-like soft edge, centred 5 px too far left
+    filtered = guided(rgb, blurred, FusionParams(guided_radius=0.05))
+    assert masks.iou(filtered, truth) > masks.iou(blurred, truth)
+    assert filtered.dtype == np.float32 and 0 <= filtered.min() <= filtered.max() <= 1
+    np.testing.assert_array_equal(guided(rgb, blurred, FusionParams()), blurred)
