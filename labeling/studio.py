@@ -397,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
             if len(args.store or []) != len(args.labels or []):
                 parser.error(f"give one --labels per --store (got {len(args.store or [])} stores, "
                              f"{len(args.labels or [])} labels)")
+            for folder in args.store:  # a folder that is no store is said before any server is asked
+                Store(folder)
             client = connect(params)
             figures = push_round(params, args.round_no, list(zip(args.store, args.labels)), args.review,
                                  args.corrections, client)
