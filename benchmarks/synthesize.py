@@ -106,10 +106,10 @@ def main() -> None:
         n = coco_store(args.coco, store)
         print(f"store: {n} COCO128 images with persons")
         for workers in args.workers:
-            params = SynthesisParams(workers=workers)
+            params = SynthesisParams(workers=workers, count=args.count, seed=0, clip_count=0)
             out = Path(tmp) / f"out{workers}"
             t, cpu = time.perf_counter(), _cpu_seconds()
-            m = run(params, store, out, args.count, seed=0, backgrounds=args.backgrounds)
+            m = run(params, store, out, backgrounds=args.backgrounds)
             wall, cpu = time.perf_counter() - t, _cpu_seconds() - cpu
             shares = ", ".join(f"{k} {v:.0%}" for k, v in m["time_share"].items())
             print(f"workers={workers} ({m['workers']} used): {args.count} composites in {m['render_s']:.1f}s render "

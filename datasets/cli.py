@@ -1,8 +1,10 @@
-"""What every stage entry point shares: the `python -m <package>` dispatcher, logging set-up, progress
-bars, native stderr capture, metrics files."""
+"""What every stage entry point shares: the `python -m <package>` dispatcher, the stage kernel
+(``stage_main``: options, params, overrides, logging, exit codes, metrics), logging set-up, progress bars,
+native stderr capture, metrics files."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import logging
 import os
@@ -18,6 +20,7 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from datasets import io
+from datasets.config import DEFAULT_RANGE, PARAMS_FILE, check_range, load_section
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -126,6 +129,77 @@ def run_command(prog: str, description: str, commands: dict[str, tuple[str, str]
 # What a user can cause and fix: missing files, bad params or input, a server that does not answer
 # (every project error derives from one of these). Anything else keeps its traceback.
 USER_ERRORS = (OSError, ValueError, RuntimeError)
+
+
+class StageFailed(RuntimeError):
+    """The stage ran and failed on its own figures (too much quarantined, ...): they are written, exit 1."""
+
+    def __init__(self, message: str, figures: dict[str, Any]):
+        super().__init__(message)
+        self.figures = figures
+
+
+def stage_main(prog: str, doc: str, section: str | None, params_cls: type | None,
+               add_args: Callable[[argparse.ArgumentParser], None], run: Callable[..., dict[str, Any] | None],
+               argv: list[str] | None = None, *, overrides: dict[str, str] | None = None,
+               metrics_help: str = "write the stage's figures here (JSON)") -> int:
+    """A stage's ``main``: parse, set up logging, load params, apply CLI overrides, run, write metrics.
+
+    ``add_args(parser)`` adds the stage's own options; the kernel adds ``--params`` (when the stage has a
+    params ``section``), ``--metrics`` and ``-v/--verbose``. ``run(params, args)`` (``run(args)`` without a
+    section) returns the figures to write to ``--metrics``. ``overrides`` maps an option's dest to the params
+    field it replaces when given (dotted for a nested dataclass: ``clips.frames``), so ``run`` reads every
+    setting from ``params`` alone. Exit codes: 0 done; 1 ``StageFailed`` (its figures are written); 2 a user
+    error (``USER_ERRORS``: a bad path, param or input), logged in one line, its traceback only with -v.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=doc.strip().splitlines()[0])
+    add_args(parser)
+    if section is not None:
+        parser.add_argument("--params", type=Path, default=PARAMS_FILE,
+                            help=f"params file (section `{section}`; default: {PARAMS_FILE})")
+    parser.add_argument("--metrics", type=Path, help=metrics_help)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        if section is None:
+            figures = run(args)
+        else:
+            params = with_overrides(load_section(section, params_cls, args.params), args, overrides or {})
+            figures = run(params, args)
+    except StageFailed as e:
+        write_metrics(args.metrics, e.figures)
+        log.error("%s: %s", prog, e)
+        return 1
+    except USER_ERRORS as e:
+        if args.verbose:
+            raise
+        log.error("%s: error: %s (%s; -v shows the traceback)", prog, e, type(e).__name__)
+        return 2
+    write_metrics(args.metrics, figures or {})
+    return 0
+
+
+def with_overrides(params: T, args: argparse.Namespace, overrides: dict[str, str]) -> T:
+    """``params`` with each option of ``overrides`` (dest -> field) that was given in place of its field.
+
+    A numeric value is checked against the field's range (``RANGES``, as in params) and the dataclass's own
+    checks run again (``dataclasses.replace``), so an option is validated like the param it replaces.
+    """
+    for dest, field in overrides.items():
+        value = getattr(args, dest)
+        if value is not None:
+            params = _replace(params, field.split("."), value, "--" + dest.replace("_", "-"))
+    return params
+
+
+def _replace(obj: Any, path: list[str], value: Any, option: str) -> Any:
+    name, *rest = path
+    if rest:
+        value = _replace(getattr(obj, name), rest, value, option)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        check_range(value, getattr(type(obj), "RANGES", {}).get(name, DEFAULT_RANGE), option)
+    return dataclasses.replace(obj, **{name: value})
 
 
 def write_metrics(path: Path | str | None, metrics: dict[str, Any]) -> None:

@@ -35,11 +35,11 @@ from typing import Iterable, Iterator, Union
 import numpy as np
 
 from datasets import io, readers
-from datasets.cli import progress, setup_logging, write_metrics
-from datasets.config import ParamsError, load_section
+from datasets.cli import StageFailed, progress, stage_main
+from datasets.config import ParamsError
 from datasets.io import BadFile
 from datasets.readers.common import Item, UnusableInput, escapes_root, item_paths
-from datasets.store import (SPLITS, Rejected, Sample, StoreError, check_folders, claim, mark, prune,
+from datasets.store import (SPLITS, Rejected, Sample, check_folders, claim, mark, prune,
                             sample_id, split_for, write_tables)
 from datasets.workers import die_with_parent
 
@@ -78,12 +78,8 @@ class IngestParams:
                               f"known: {list(readers.FORMATS)}")
 
 
-class TooManyBad(RuntimeError):
+class TooManyBad(StageFailed):
     """More of the source was quarantined than ``ingest.max_bad_fraction`` allows (tables are written)."""
-
-    def __init__(self, message: str, figures: dict):
-        super().__init__(message)
-        self.figures = figures
 
 
 @dataclass(frozen=True)
@@ -283,8 +279,7 @@ def _figures(name: str, fmt: str, samples: list[Sample], rejected: list[Rejected
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m datasets ingest", description=__doc__.split("\n")[0])
+def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", required=True, choices=readers.FORMATS, help="the source's format")
     parser.add_argument("--src", required=True, type=Path, help="the source folder")
     parser.add_argument("--out", required=True, type=Path, help="the sample store to write")
@@ -293,25 +288,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--annotations", type=Path, help="COCO: the instances JSON; Supervisely: meta.json")
     parser.add_argument("--person-classes", help="comma-separated class names that mean person "
                         "(default: ingest.person_classes of the format)")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    parser.add_argument("--metrics", type=Path, help="write the run's counts here (JSON)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="worker processes (1 = in this process; default: all cores)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
+
+
+def _run(params: IngestParams, args: argparse.Namespace) -> dict:
     classes = tuple(c.strip() for c in args.person_classes.split(",") if c.strip()) \
         if args.person_classes else None
-    try:
-        params = load_section("ingest", IngestParams, args.params)
-        figures = run(params, args.format, args.src, args.out, name=args.name,
-                      annotations=args.annotations, person_classes=classes, workers=args.workers)
-    except (UnusableInput, ParamsError, StoreError) as e:
-        log.error("%s", e, exc_info=args.verbose)
-        return 2
-    except TooManyBad as e:
-        write_metrics(args.metrics, e.figures)
-        log.error("%s", e)
-        return 1
-    write_metrics(args.metrics, figures)
-    return 0
+    return run(params, args.format, args.src, args.out, name=args.name, annotations=args.annotations,
+               person_classes=classes, workers=args.workers)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m datasets ingest", __doc__, "ingest", IngestParams, _add_args, _run, argv,
+                      metrics_help="write the run's counts here (JSON)")

@@ -34,8 +34,7 @@ import skimage.data
 from PIL import Image
 
 from datasets import io
-from datasets.cli import setup_logging, write_metrics
-from datasets.config import load_section
+from datasets.cli import stage_main
 from datasets.readers import coco, supervisely, voc
 
 log = logging.getLogger(__name__)
@@ -431,14 +430,11 @@ def run(params: SampleParams, out: Path) -> dict:
     return {fmt: len(d) for fmt, d in defects.items()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m datasets sample", description=__doc__.split("\n")[0])
+def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="folder to write the four formats into")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    parser.add_argument("--metrics", type=Path, help="write the planted-defect counts here (JSON)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    figures = run(load_section("sample", SampleParams, args.params), args.out)
-    write_metrics(args.metrics, figures)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m datasets sample", __doc__, "sample", SampleParams, _add_args,
+                      lambda params, args: run(params, args.out), argv,
+                      metrics_help="write the planted-defect counts here (JSON)")

@@ -39,8 +39,7 @@ import numpy as np
 import pandas as pd
 
 from datasets import io
-from datasets.cli import progress, setup_logging, write_metrics
-from datasets.config import load_section
+from datasets.cli import progress, stage_main
 from datasets.store import Store
 from datasets.synthesis import clips as clipping
 from datasets.synthesis import cutouts, placement as pl, scene as sc, warp
@@ -187,15 +186,12 @@ def _sheet_rows(out: Path, table: pd.DataFrame, rows: int) -> list:
     return sheet
 
 
-def run(params: SynthesisParams, store: Path | str, out: Path | str, count: int, seed: int,
-        size: tuple[int, int] = (640, 360), labels: Path | str | None = None, backgrounds: Path | str | None = None,
-        clips: int = 0, frames: int | None = None, contact_sheet: Path | str | None = None) -> dict[str, Any]:
-    """Write ``count`` composites (and ``clips`` clips of ``frames`` frames) to ``out``; returns the metrics."""
-    if count < 0 or clips < 0:
-        raise ValueError(f"--count and --clips should be >= 0, got {count} and {clips}")
-    frames = params.clips.frames if frames is None else frames
-    if clips and frames < 1:
-        raise ValueError(f"--frames should be >= 1, got {frames}")
+def run(params: SynthesisParams, store: Path | str, out: Path | str, labels: Path | str | None = None,
+        backgrounds: Path | str | None = None, contact_sheet: Path | str | None = None) -> dict[str, Any]:
+    """Write ``params.count`` composites (and ``params.clip_count`` clips of ``params.clips.frames`` frames,
+    ``params.size``, drawn from ``params.seed``) to ``out``; returns the metrics."""
+    count, seed, clips, frames = params.count, params.seed, params.clip_count, params.clips.frames
+    size = parse_size(params.size)
     started = time.perf_counter()
     out = Path(out)
     labels = Path(labels) if labels is not None else None
@@ -276,8 +272,7 @@ def _columns() -> list[str]:
             "jpeg_quality"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m datasets synthesize", description=__doc__.split("\n")[0])
+def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", required=True, type=Path, help="sample store (samples.parquet)")
     parser.add_argument("--labels", type=Path, help="folder of <id>.png alphas overriding the store's")
     parser.add_argument("--backgrounds", type=Path, help="folder of background photos (default: generated rooms)")
@@ -288,20 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", type=int, help="number of clips (default: params clip_count)")
     parser.add_argument("--frames", type=int, help="frames per clip (default: params clips.frames)")
     parser.add_argument("--contact-sheet", type=Path, help="PNG of the first composites (image | alpha | prior)")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (section synthesize)")
-    parser.add_argument("--metrics", type=Path, help="metrics JSON to write")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    params = load_section("synthesize", SynthesisParams, args.params)
-    try:
-        size = parse_size(args.size or params.size)
-    except ValueError as e:
-        parser.error(str(e))
-    count = params.count if args.count is None else args.count
-    seed = params.seed if args.seed is None else args.seed
-    clips = params.clip_count if args.clips is None else args.clips
-    metrics = run(params, args.store, args.out, count, seed, size=size, labels=args.labels,
-                  backgrounds=args.backgrounds, clips=clips, frames=args.frames, contact_sheet=args.contact_sheet)
-    write_metrics(args.metrics, metrics)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m datasets synthesize", __doc__, "synthesize", SynthesisParams, _add_args,
+                      lambda params, args: run(params, args.store, args.out, args.labels, args.backgrounds,
+                                               args.contact_sheet), argv,
+                      overrides={"count": "count", "seed": "seed", "size": "size", "clips": "clip_count",
+                                 "frames": "clips.frames"},
+                      metrics_help="metrics JSON to write")

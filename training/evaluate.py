@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from datasets import io
-from datasets.cli import progress, setup_logging, write_metrics
-from datasets.config import ParamsError, load_section
+from datasets.cli import progress, stage_main
+from datasets.config import ParamsError
 from training import bench
 from datasets.masks import to_uint8
 from training.metrics import HIGHER_IS_BETTER, METRICS, clip_dtssd, image_metrics, mad
@@ -296,8 +296,7 @@ def run(params: EvaluateParams, model: str, images: Path, masks: Path, out: Path
     return metrics
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training evaluate", description=__doc__.splitlines()[0])
+def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help=".pt checkpoint, .onnx file or a baseline name")
     parser.add_argument("--images", type=Path, required=True, help="folder of images")
     parser.add_argument("--masks", type=Path, required=True, help="folder of masks (matched by stem)")
@@ -307,18 +306,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", type=Path, help="synthesize output with clips.parquet: adds dtssd and clip_mad")
     parser.add_argument("--clip-split", default="test", choices=["train", "val", "test"],
                         help="which clips to score (default: test)")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    parser.add_argument("--metrics", type=Path, help="also write metrics.json's content here")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    try:
-        params = load_section("evaluate", EvaluateParams, args.params)
-        baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
-        metrics = run(params, args.model, args.images, args.masks, args.out, baselines, args.params, args.clips,
-                      args.clip_split)
-    except (ParamsError, NoPairs, FileNotFoundError) as e:
-        log.error("%s", e, exc_info=args.verbose)
-        return 2
-    write_metrics(args.metrics, metrics)
-    return 0
+
+
+def _run(params: EvaluateParams, args: argparse.Namespace) -> dict:
+    baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    return run(params, args.model, args.images, args.masks, args.out, baselines, args.params, args.clips,
+               args.clip_split)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m training evaluate", __doc__, "evaluate", EvaluateParams, _add_args, _run, argv,
+                      metrics_help="also write metrics.json's content here")

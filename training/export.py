@@ -23,8 +23,7 @@ import numpy as np
 import torch
 
 from datasets import io
-from datasets.cli import setup_logging, write_metrics
-from datasets.config import load_section
+from datasets.cli import stage_main
 from training.checkpoint import load_model
 from training.model import MattingNet, count_parameters
 from training.predict import to_input
@@ -178,18 +177,14 @@ def run(params: ExportParams, checkpoint: Path, onnx_path: Path, int8_path: Path
     return figures
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training export", description=__doc__.splitlines()[0])
+def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, required=True, help="trained .pt checkpoint")
     parser.add_argument("--onnx", type=Path, required=True, help="fp32 ONNX to write")
     parser.add_argument("--int8", type=Path, help="int8 ONNX to write (static quantization)")
     parser.add_argument("--calibration", type=Path, help="folder of images for int8 calibration")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    parser.add_argument("--metrics", type=Path, help="write parity figures here (JSON)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    params = load_section("export", ExportParams, args.params)
-    figures = run(params, args.checkpoint, args.onnx, args.int8, args.calibration)
-    write_metrics(args.metrics, figures)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m training export", __doc__, "export", ExportParams, _add_args,
+                      lambda params, args: run(params, args.checkpoint, args.onnx, args.int8, args.calibration),
+                      argv, metrics_help="write parity figures here (JSON)")

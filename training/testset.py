@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from datasets import io
-from datasets.cli import setup_logging, write_metrics
+from datasets.cli import stage_main
 from datasets.store import Store
 
 log = logging.getLogger(__name__)
@@ -71,14 +71,13 @@ def run(out: Path, stores: list[Path] = (), composites: list[Path] = (), split: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training testset", description=__doc__.splitlines()[0])
+    return stage_main("python -m training testset", __doc__, None, None, _add_args,
+                      lambda args: run(args.out, args.store, args.composites, args.split), argv,
+                      metrics_help="write the counts here (JSON)")
+
+
+def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", type=Path, action="append", default=[], help="sample store (repeatable)")
     parser.add_argument("--composites", type=Path, action="append", default=[], help="composites folder (repeatable)")
     parser.add_argument("--out", type=Path, required=True, help="test-set folder to write")
     parser.add_argument("--split", default="test", choices=["train", "val", "test"], help="which split (default: test)")
-    parser.add_argument("--metrics", type=Path, help="write the counts here (JSON)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    write_metrics(args.metrics, run(args.out, args.store, args.composites, args.split))
-    return 0

@@ -25,8 +25,7 @@ import numpy as np
 
 from datasets import io
 from datasets import cli
-from datasets.cli import setup_logging, write_metrics
-from datasets.config import load_section
+from datasets.cli import stage_main
 from datasets.masks import edge_band
 from training.bench import Compositor
 from training.predict import load_predictor
@@ -183,20 +182,17 @@ def convert_video(input_path: Path | str, output_path: Path | str, model: str, b
     return figures
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training video", description=__doc__.splitlines()[0])
+def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", type=Path, required=True, help="video to read")
     parser.add_argument("--output", type=Path, required=True, help="video to write (.mp4)")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--background", type=Path, help="replace the background with this image")
     group.add_argument("--blur", action="store_true", help="blur the background")
     parser.add_argument("--model", default="models/matting.onnx", help=".onnx / .pt / baseline name")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    parser.add_argument("--metrics", type=Path, help="write fps and skipped share here (JSON)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    params = load_section("video", VideoParams, args.params)
-    figures = convert_video(args.input, args.output, args.model, args.background, args.blur, params)
-    write_metrics(args.metrics, figures)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m training video", __doc__, "video", VideoParams, _add_args,
+                      lambda params, args: convert_video(args.input, args.output, args.model, args.background,
+                                                         args.blur, params),
+                      argv, metrics_help="write fps and skipped share here (JSON)")

@@ -18,7 +18,7 @@ from datasets.synthesis.warp import WarpParams
 class SynthesisParams:
     """Everything ``python -m datasets synthesize`` draws from; the paths are CLI arguments, and the CLI's
     --count/--seed/--size/--clips override the values here (the pipeline uses these, so DVC tracks them)."""
-    count: int = 300  # composites to make, >= 1
+    count: int = 300  # composites to make, >= 0 (0: clips only)
     seed: int = 0  # random seed: same seed, same bytes
     size: str = "640x360"  # output WIDTHxHEIGHT (16:9 of video calls)
     clip_count: int = 0  # clips of `clips.frames` frames each, >= 0
@@ -37,7 +37,7 @@ class SynthesisParams:
     backgrounds: BackgroundParams = field(default_factory=BackgroundParams)
 
     def __post_init__(self):
-        check_between("count", self.count, 1, 10**9)
+        check_between("count", self.count, 0, 10**9)
         check_between("clip_count", self.clip_count, 0, 10**6)
         check_between("workers", self.workers, 1, 64)
         check_between("min_person_pixels", self.min_person_pixels, 1, 10**9)

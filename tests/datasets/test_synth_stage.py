@@ -26,6 +26,13 @@ def files(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def figures(params: SynthesisParams, count: int, seed: int, size: str, clips: int = 0,
+            frames: int | None = None) -> SynthesisParams:
+    """``params`` with what --count/--seed/--size/--clips/--frames override."""
+    return replace(params, count=count, seed=seed, size=size, clip_count=clips,
+                   clips=replace(params.clips, frames=frames or params.clips.frames))
+
+
 @pytest.fixture
 def params(repo_root) -> SynthesisParams:
     return replace(load_section("synthesize", SynthesisParams, repo_root / "params.yaml"), workers=1)
@@ -75,7 +82,7 @@ def test_main_smoke_with_real_backgrounds(tiny_store, shared_dir, repo_root, tmp
 
     # the same seed with one process gives the same bytes as the two worker processes
     again = tmp_path / "again"
-    run(params, store, again, 60, 3, size=(160, 90), backgrounds=folder, clips=2, frames=4)
+    run(figures(params, 60, 3, "160x90", clips=2, frames=4), store, again, backgrounds=folder)
     assert files(again) == files(out)
 
 
@@ -95,7 +102,7 @@ def test_same_seed_same_bytes_other_seed_other_composites(tiny_store, tmp_path, 
     store = tiny_store(n=4)
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     for out, seed in ((a, 5), (b, 5), (c, 6)):
-        run(params, store, out, 8, seed, size=(128, 72), clips=1, frames=3, contact_sheet=out / "sheet.png")
+        run(figures(params, 8, seed, "128x72", clips=1, frames=3), store, out, contact_sheet=out / "sheet.png")
     fa, fb = files(a), files(b)
     assert len(fa) == 8 * 3 + 3 * 2 + 3 and fa == fb
     ta, tc = pd.read_parquet(a / "composites.parquet"), pd.read_parquet(c / "composites.parquet")
@@ -113,7 +120,7 @@ def test_unusable_samples_are_reported_with_a_reason(tiny_store, tmp_path, param
     tiny = np.zeros((64, 96), np.uint8)
     tiny[-3:, 40:45] = 255
     io.write_png(store / f"alpha/{ids[3]}.png", tiny)
-    metrics = run(params, store, tmp_path / "out", 6, 0, size=(128, 72))
+    metrics = run(figures(params, 6, 0, "128x72"), store, tmp_path / "out")
     reasons = {s["sample_id"]: s["reason"] for s in metrics["skipped"]}
     assert reasons == {ids[0]: "bad_split", ids[1]: "empty_alpha", ids[2]: "size_mismatch", ids[3]: "tiny_alpha"}
     assert metrics["samples_used"] == 2 and metrics["skipped_reasons"]["bad_split"] == 1
@@ -123,7 +130,7 @@ def test_unusable_samples_are_reported_with_a_reason(tiny_store, tmp_path, param
     for sid in ids[4:]:  # nothing usable left
         io.write_png(store / f"alpha/{sid}.png", np.zeros((64, 96), np.uint8))
     with pytest.raises(ValueError, match="no usable samples"):
-        run(params, store, tmp_path / "out2", 2, 0, size=(128, 72))
+        run(figures(params, 2, 0, "128x72"), store, tmp_path / "out2")
 
 
 def test_labels_folder_overrides_the_store_alpha(tiny_store, tmp_path, params):
@@ -133,7 +140,7 @@ def test_labels_folder_overrides_the_store_alpha(tiny_store, tmp_path, params):
         alpha = np.zeros((64, 96), np.uint8)
         alpha[:40, 30:60] = 255
         io.write_png(labels / f"{sid}.png", alpha)
-    metrics = run(params, store, tmp_path / "out", 6, 1, size=(128, 72), labels=labels)
+    metrics = run(figures(params, 6, 1, "128x72"), store, tmp_path / "out", labels=labels)
     assert [s["reason"] for s in metrics["skipped"]] == ["missing_label"]
     table = pd.read_parquet(tmp_path / "out" / "composites.parquet")
     assert all(list(e) == ["top"] for e in table["edges"])
@@ -141,8 +148,8 @@ def test_labels_folder_overrides_the_store_alpha(tiny_store, tmp_path, params):
 
 def test_a_smaller_rerun_removes_the_previous_runs_extra_files(tiny_store, tmp_path, params):
     store, out = tiny_store(n=3), tmp_path / "out"
-    run(params, store, out, 6, 0, size=(64, 36), clips=2, frames=2)
-    run(params, store, out, 3, 0, size=(64, 36))
+    run(figures(params, 6, 0, "64x36", clips=2, frames=2), store, out)
+    run(figures(params, 3, 0, "64x36"), store, out)
     assert len(list((out / "images").iterdir())) == 3
     assert not (out / "clips").exists()
     table = pd.read_parquet(out / "composites.parquet")

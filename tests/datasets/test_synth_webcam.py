@@ -139,10 +139,11 @@ def test_stage_records_webcam_cuts_deterministically(tiny_store, tmp_path):
     store = tiny_store(n=3, size=(60, 120))
     for i, path in enumerate(sorted((store / "alpha").iterdir())):  # standing persons instead of portraits
         io.write_png(path, standing(np.random.default_rng(i)))
-    params = replace(PARAMS, workers=1)
+    params = replace(PARAMS, workers=1, count=6, seed=2, size="x".join(map(str, OUT)), clip_count=1,
+                     clips=replace(PARAMS.clips, frames=3))
     a, b = tmp_path / "a", tmp_path / "b"
     for out in (a, b):
-        metrics = run(params, store, out, 6, 2, size=OUT, clips=1, frames=3)
+        metrics = run(params, store, out)
     assert {p.relative_to(a): p.read_bytes() for p in a.rglob("*") if p.is_file()} == \
            {p.relative_to(b): p.read_bytes() for p in b.rglob("*") if p.is_file()}
     table = pd.read_parquet(a / "composites.parquet")

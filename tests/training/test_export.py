@@ -61,7 +61,10 @@ def test_export_without_calibration_warns(tiny_checkpoint, params_file, tmp_path
     assert (tmp_path / "m.onnx").is_file() and not list(tmp_path.glob("*.int8*"))
 
 
-def test_missing_checkpoint_is_a_clear_error(params_file, tmp_path):
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+def test_missing_checkpoint_is_a_clear_error(params_file, tmp_path, caplog):
+    assert training_main(["export", "--checkpoint", str(tmp_path / "nope.pt"), "--onnx", str(tmp_path / "m.onnx"),
+                          "--params", str(params_file())]) == 2
+    assert "no checkpoint" in caplog.text and "FileNotFoundError" in caplog.text
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):  # -v: the traceback
         training_main(["export", "--checkpoint", str(tmp_path / "nope.pt"), "--onnx", str(tmp_path / "m.onnx"),
-                       "--params", str(params_file())])
+                       "--params", str(params_file()), "-v"])
