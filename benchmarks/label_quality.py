@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/label_quality.py [--coco ../shared/data/coco128] [--out /tmp/label-quality]
         [--members mediapipe-selfie,...] [--fraction 0.2] [--seed 0]
+    .venv/bin/python benchmarks/label_quality.py --store STORE [--split val] ...   (any labelled store, e.g.
+        ccp-voc or portraits-aisegment ingested with python -m datasets ingest, instead of coco128)
 
 1. Reads the COCO instances JSON with pycocotools, merges each image's person instances into one
    label (crowd regions -> ignore), and writes a sample store (datasets.store) of those images.
@@ -240,9 +242,9 @@ def cached_autolabel(params, store_root: Path, labels: Path, names: list[str], c
     from labeling.members.zoom import crop_windows
 
     store = Store(store_root)
-    weights, threshold = dict(params.fusion.weights), params.fusion.vote_threshold
-    if params.fusion.method != "weighted" or params.refine.enabled:
-        raise ValueError("cached_autolabel supports weighted fusion without refinement only")
+    if params.fusion.method == "learned":
+        raise ValueError("cached_autolabel supports the weighted and file fusions only")
+    fuse = autolabel.fuser(params, names)
     for row in store.samples.itertuples():
         rgb, gt = autolabel.load_sample(store, row, True)
         windows = crop_windows(gt, params.zoom) if params.zoom.enabled else []
@@ -254,7 +256,20 @@ def cached_autolabel(params, store_root: Path, labels: Path, names: list[str], c
             alphas = {n: autolabel.to_uint8(a) for n, a in autolabel.predict_members(params, rgb, gt, names)[0].items()}
             path.parent.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(path, **alphas)
-        autolabel.write_sample(params, labels, row.id, rgb, {n: alphas[n] for n in names}, weights, threshold)
+        autolabel.write_sample(params, labels, row.id, rgb, autolabel.Prediction({n: alphas[n] for n in names}, 0), fuse)
+
+
+def split_store(src: Path, dst: Path, split: str) -> Path:
+    """A store of ``src``'s samples of ``split`` (''/'all': every sample), files linked, not copied."""
+    store = Store(src)
+    rows = store.samples if split in ("", "all") else store.samples[store.samples["split"] == split]
+    for row in rows.itertuples():
+        for rel in (row.image, row.alpha, row.ignore):
+            if isinstance(rel, str):
+                io.link_or_copy(store.path(rel), dst / rel)
+    io.write_parquet(dst / "samples.parquet", rows.reset_index(drop=True))
+    io.write_parquet(dst / "quarantine.parquet", store.quarantine)
+    return dst
 
 
 def label_and_clean(params, clean_params, store_root: Path, labels: Path, names: list[str],
@@ -384,6 +399,9 @@ def summary(runs: list[dict]) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--coco", type=Path, default=REPO.parent / "shared" / "data" / "coco128")
+    parser.add_argument("--store", type=Path, help="a labelled sample store to use instead of coco128 "
+                        "(e.g. ccp-voc or portraits-aisegment ingested with python -m datasets ingest)")
+    parser.add_argument("--split", default="all", help="with --store: only this split (e.g. val)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/label-quality"))
     parser.add_argument("--params", type=Path, default=REPO / "params.yaml")
     parser.add_argument("--members", help="comma-separated (default: autolabel.members)")
@@ -404,7 +422,12 @@ def main(argv: list[str] | None = None) -> int:
     names = args.members.split(",") if args.members else list(params.members)
     modes = tuple(m for m in args.modes.split(",") if m)
     out = args.out
-    store_root = out / "store" if args.reuse and (out / "store").is_dir() else coco_store(args.coco, out / "store")
+    if args.reuse and (out / "store").is_dir():
+        store_root = out / "store"
+    elif args.store:
+        store_root = split_store(args.store, out / "store", args.split)
+    else:
+        store_root = coco_store(args.coco, out / "store")
     n = len(Store(store_root).samples)
     report: dict = {"n": n, "members": names}
 
