@@ -38,7 +38,7 @@ class TrainParams:
     """params.yaml `train:`."""
     seed: int = 0  # seeds torch, numpy and the augmentation draws
     init: str = ""  # start from these weights (a .pt checkpoint, e.g. the release training/weights/matting.pt); "" = scratch
-    epochs: int = 12  # passes over the training items
+    epochs: int = 6  # passes over the training items
     max_steps: int = 600  # stop after this many optimizer steps (0 = no limit)
     batch_size: int = 8  # images per step
     lr: float = 3.0e-3  # peak AdamW learning rate

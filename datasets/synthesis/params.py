@@ -21,7 +21,7 @@ class SynthesisParams:
     count: int = 300  # composites to make, >= 0 (0: clips only)
     seed: int = 0  # random seed: same seed, same bytes
     size: str = "640x360"  # output WIDTHxHEIGHT (16:9 of video calls)
-    clip_count: int = 0  # clips of `clips.frames` frames each, >= 0
+    clip_count: int = 2  # clips of `clips.frames` frames each (for temporal metrics), >= 0
     # render processes, 1..64, each given >= 128 frames (outputs do not depend on it); measured on 2 shared
     # cores: 1 process 44 composites/s, 2 processes 26/s (spawn start-up and contention), so 1 by default
     workers: int = 1

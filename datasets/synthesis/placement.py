@@ -58,7 +58,7 @@ class PlacementParams:
     # polygon labels often stop a pixel or two short of the border: a person within this share of the
     # image's short side of a border counts as touching it, and that gap is cropped away, [0, 0.05]
     edge_band: float = 0.01
-    webcam_cut_prob: float = 0.0  # probability of a webcam cut of an eligible person (see module doc), [0, 1]
+    webcam_cut_prob: float = 0.5  # probability of a webcam cut of an eligible person (see module doc), [0, 1]
     # cut height as a share of the person's height from the top of the head (0.3-0.55: chest to hips;
     # 0.6 is mid-thigh on ccp-voc people), within [0.1, 0.95]
     webcam_cut_range: tuple[float, float] = (0.3, 0.55)
