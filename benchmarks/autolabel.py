@@ -2,6 +2,13 @@
 
     .venv/bin/python benchmarks/autolabel.py [--coco ../shared/data/coco128] [--n 40] [--rounds 2]
         [--members a,b,...] [--out /tmp/autolabel-bench]
+    .venv/bin/python benchmarks/autolabel.py --images ../shared/data/ccp-unlabeled/images --n 60 --workers 2
+
+With ``--images`` the store is the first ``n`` photos of a plain folder at their own size (ingest
+--format images: label_kind 'none', zoom crops from the ensemble), and the previous default ensemble
+(the three MediaPipe members, weighted vote) is timed in the same run as the baseline. CPU time
+per sample gives the rate two free cores would reach (2 / CPU seconds per sample) on a shared machine.
+Without it:
 
 Builds a store of the coco128 person images resized to 640x480 (with their COCO labels, which guide
 the zoom crops), then per round:
@@ -34,6 +41,7 @@ from datasets import io  # noqa: E402
 from datasets.config import load_section  # noqa: E402
 from datasets.store import Sample, Store, write_tables  # noqa: E402
 from labeling import autolabel, members as registry  # noqa: E402
+from labeling.fusion import FusionParams  # noqa: E402
 from labeling.members.zoom import ZoomParams, crop_windows  # noqa: E402
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -58,13 +66,25 @@ def store_640x480(coco: Path, root: Path, n: int) -> Path:
     return root / "store"
 
 
+def photo_store(images: Path, root: Path, n: int) -> Path:
+    """The first ``n`` photos of a plain folder (sorted), ingested as a store of label_kind 'none'."""
+    from datasets import ingest
+
+    for path in sorted(p for p in images.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:n]:
+        io.link_or_copy(path, root / "src" / path.name)
+    ingest.run(ingest.IngestParams(), "images", root / "src", root / "store", name="photos", workers=1)
+    return root / "store"
+
+
 def bare_seconds(params, store: Store, names: list[str]) -> dict[str, float]:
-    """Seconds each member spends in predict() over the store (full image + the stage's zoom crops)."""
+    """Seconds each member spends in predict() over the store (full image + the stage's zoom crops;
+    samples without a label: the full image only)."""
     settings = params.settings
     inputs = []
     for row in store.samples.itertuples():
-        rgb, gt = store.image(row), store.alpha(row)
-        crops = [np.ascontiguousarray(rgb[y0:y1, x0:x1]) for x0, y0, x1, y1 in crop_windows(gt, params.zoom)]
+        rgb, gt = autolabel.load_sample(store, row, True)
+        windows = crop_windows(gt, params.zoom) if gt is not None else []
+        crops = [np.ascontiguousarray(rgb[y0:y1, x0:x1]) for x0, y0, x1, y1 in windows]
         inputs.append((rgb, crops))
     seconds, cpu = {}, {}
     for name in names:
@@ -86,26 +106,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", help="comma-separated (default: autolabel.members)")
     parser.add_argument("--n", type=int, default=40, help="samples")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--images", type=Path, help="a plain folder of photos (timed at their own size)")
+    parser.add_argument("--workers", type=int, help="autolabel.workers for the stage (default: params)")
     args = parser.parse_args(argv)
     params = load_section("autolabel", autolabel.AutolabelParams, args.params)
+    if args.workers:
+        params = dataclasses.replace(params, workers=args.workers)
     names = args.members.split(",") if args.members else list(params.members)
     shutil.rmtree(args.out, ignore_errors=True)
-    root = store_640x480(args.coco, args.out, args.n)
+    root = photo_store(args.images, args.out, args.n) if args.images else store_640x480(args.coco, args.out, args.n)
     store = Store(root)
     n = len(store.samples)
-    for name in names:  # build the sessions and warm them up before timing
+    sizes = store.samples[["width", "height"]].median()
+    configs = [("ensemble", True, params, names), ("ensemble", False, dataclasses.replace(
+        params, zoom=ZoomParams(enabled=False)), names)]
+    if args.images:  # the baseline: the previous default ensemble, in the same run
+        baseline = dataclasses.replace(params, members=list(registry.DEFAULT), fusion=FusionParams(
+            method="weighted", weights=params.fusion.weights, vote_threshold=params.fusion.vote_threshold))
+        configs = [configs[0], ("baseline", True, baseline, list(registry.DEFAULT))]
+    for name in {m for _, _, _, ms in configs for m in ms}:  # build the sessions and warm them up before timing
         registry.get(name, params.settings).predict(store.image(next(store.samples.itertuples())))
-    report = {"n": n, "size": f"{SIZE[0]}x{SIZE[1]}", "members": names, "runs": []}
-    for zoom in (True, False):
-        p = params if zoom else dataclasses.replace(params, zoom=ZoomParams(enabled=False))
+    report = {"n": n, "size": f"{int(sizes.width)}x{int(sizes.height)}", "members": names, "workers": params.workers,
+              "runs": []}
+    for label, zoom, p, run_names in configs:
         for r in range(args.rounds):
-            bare, bare_cpu = bare_seconds(p, store, names)
+            bare, bare_cpu = bare_seconds(p, store, run_names)
             start, start_cpu = time.perf_counter(), time.process_time()
-            metrics = autolabel.run(p, root, args.out / f"labels-{r}", names)
+            metrics = autolabel.run(p, root, args.out / f"labels-{label}-{int(zoom)}-{r}", run_names)
             stage, stage_cpu = time.perf_counter() - start, time.process_time() - start_cpu
             total = sum(bare.values())
             report["runs"].append({
-                "zoom": zoom, "round": r, "zoom_crops": metrics["zoom_crops"],
+                "config": label, "members": run_names, "zoom": zoom, "round": r, "zoom_crops": metrics["zoom_crops"],
                 "stage_samples_per_s": round(n / stage, 2), "stage_ms_per_sample": round(1e3 * stage / n, 1),
                 "bare_ms_per_sample": round(1e3 * total / n, 1),
                 "bare_ms_per_member": {k: round(1e3 * v / n, 1) for k, v in bare.items()},
@@ -113,12 +144,15 @@ def main(argv: list[str] | None = None) -> int:
                 "cpu_ms_per_sample": {"stage": round(1e3 * stage_cpu / n, 1),
                                       "bare": round(1e3 * sum(bare_cpu.values()) / n, 1)},
                 "cpu_overhead": round(stage_cpu / sum(bare_cpu.values()) - 1, 3),
+                "two_free_cores_samples_per_s": round(2 * n / stage_cpu, 2),
             })
             print(json.dumps(report["runs"][-1]))
     io.write_json(args.out / "autolabel_bench.json", report)
-    for zoom in (True, False):
-        runs = [r for r in report["runs"] if r["zoom"] == zoom]
-        print(f"zoom {'on ' if zoom else 'off'}: {max(r['stage_samples_per_s'] for r in runs):.1f} samples/s, "
+    for label, zoom, _, _ in configs:
+        runs = [r for r in report["runs"] if r["zoom"] == zoom and r["config"] == label]
+        print(f"{label} zoom {'on ' if zoom else 'off'} at {report['size']}, {params.workers} worker(s): "
+              f"{max(r['stage_samples_per_s'] for r in runs):.1f} samples/s "
+              f"({max(r['two_free_cores_samples_per_s'] for r in runs):.1f} on two free cores by CPU time), "
               f"wall overhead best {min(r['overhead'] for r in runs):.1%} median {np.median([r['overhead'] for r in runs]):.1%}, "
               f"CPU overhead median {np.median([r['cpu_overhead'] for r in runs]):.1%}")
     return 0
