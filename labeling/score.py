@@ -19,17 +19,16 @@ import dataclasses
 import logging
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 
 from datasets import io, masks
 from datasets.cli import progress, setup_logging, write_metrics
 from datasets.config import load_section
+from datasets.pairs import IMAGE_SUFFIXES, fit_mask
 from labeling.autolabel import ENSEMBLE, AutolabelParams, finish, fuser, predict
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 def pairs(images: Path, masks_dir: Path) -> tuple[list[tuple[str, Path, Path]], list[dict]]:
@@ -44,17 +43,6 @@ def pairs(images: Path, masks_dir: Path) -> tuple[list[tuple[str, Path, Path]], 
         else:
             skipped.append({"stem": image.stem, "reason": "no_mask", "detail": f"{image}: no mask named {image.stem}.*"})
     return matched, skipped
-
-
-def fit_mask(mask: np.ndarray, shape: tuple[int, int], where: Path) -> np.ndarray | None:
-    """The mask at ``shape`` (nearest resize when only the scale differs), or None on an aspect mismatch."""
-    if mask.shape == shape:
-        return mask
-    (mh, mw), (h, w) = mask.shape, shape
-    if abs(mh / mw - h / w) > 0.01:
-        return None
-    log.warning("%s: mask is %dx%d, image %dx%d: resizing (nearest)", where, mw, mh, w, h)
-    return cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
 
 
 def figures(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:

@@ -30,12 +30,11 @@ from datasets.cli import progress, stage_main
 from datasets.config import ParamsError
 from training import bench
 from datasets.masks import to_uint8
+from datasets.pairs import Pair, load_pair, match_pairs
 from training.metrics import HIGHER_IS_BETTER, METRICS, clip_dtssd, image_metrics, mad
 from training.predict import load_predictor
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-ASPECT_TOLERANCE = 0.01  # relative aspect difference still counted as "the same aspect"
 
 
 @dataclass(frozen=True)
@@ -56,63 +55,6 @@ class EvaluateParams:
         unknown = sorted(set(self.fps_sizes) - set(bench.FRAME_SIZES))
         if unknown:
             raise ParamsError(f"`evaluate.fps_sizes` should be among {list(bench.FRAME_SIZES)}, got {unknown}")
-
-
-@dataclass
-class Pair:
-    stem: str
-    image: Path | None
-    mask: Path | None
-    error: str | None = None  # reason code when the pair cannot be scored
-    detail: str = ""
-
-
-def match_pairs(images: Path, masks: Path) -> list[Pair]:
-    """Images and masks matched by stem; unmatched files become pairs with an error."""
-    def by_stem(folder: Path) -> dict[str, Path]:
-        if not folder.is_dir():
-            raise FileNotFoundError(f"{folder}: no such folder")
-        found: dict[str, Path] = {}
-        for p in sorted(folder.iterdir()):
-            if p.suffix.lower() in IMAGE_SUFFIXES and p.stem not in found:
-                found[p.stem] = p
-        return found
-
-    imgs, msks = by_stem(images), by_stem(masks)
-    if not imgs:
-        raise FileNotFoundError(f"{images}: no images (expected {sorted(IMAGE_SUFFIXES)} files)")
-    pairs = []
-    for stem in sorted(set(imgs) | set(msks)):
-        pair = Pair(stem, imgs.get(stem), msks.get(stem))
-        if pair.image is None:
-            pair.error, pair.detail = "no_image", f"{pair.mask}: no image with stem {stem!r} in {images}"
-        elif pair.mask is None:
-            pair.error, pair.detail = "no_mask", f"{pair.image}: no mask with stem {stem!r} in {masks}"
-        pairs.append(pair)
-    return pairs
-
-
-def load_pair(pair: Pair) -> tuple[np.ndarray, np.ndarray] | None:
-    """(image, mask at the image's size) or None with ``pair.error`` set."""
-    try:
-        image = io.read_image(pair.image)
-        mask = io.read_mask(pair.mask)
-    except io.BadFile as e:
-        pair.error, pair.detail = e.reason, e.detail
-        return None
-    (h, w), (mh, mw) = image.shape[:2], mask.shape
-    if (mh, mw) != (h, w):
-        if abs((mw / mh) / (w / h) - 1) <= ASPECT_TOLERANCE:
-            log.warning("%s: mask is %dx%d, image %dx%d (same aspect): resizing the mask (nearest)",
-                        pair.stem, mw, mh, w, h)
-            mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
-            pair.detail = f"mask resized from {mw}x{mh}"
-        else:
-            pair.error = "size_mismatch"
-            pair.detail = f"{pair.mask}: mask is {mw}x{mh} but image {pair.image} is {w}x{h} (aspect differs)"
-            log.warning("%s", pair.detail)
-            return None
-    return image, mask
 
 
 def score(predictor, pairs: list[Pair], keep: int) -> tuple[pd.DataFrame, list[tuple]]:
