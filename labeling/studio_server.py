@@ -23,7 +23,7 @@ import psutil
 from datasets import io
 from labeling import processes
 from labeling.processes import ServerError
-from labeling.studio import CREDENTIALS_FILE, StudioParams, data_dir, document_root
+from labeling.studio_config import CREDENTIALS_FILE, StudioParams, data_dir, document_root
 
 log = logging.getLogger(__name__)
 
