@@ -46,6 +46,8 @@ class RetrainParams:
     pull_corrections: bool = True         # pull the newest Label Studio round before checking for new data
     push: bool = True                     # `dvc push` after a run when a default remote is configured
     rule: champion.PromotionRule = field(default_factory=champion.PromotionRule)
+    initial_champion: str = "training/weights/matting.onnx"  # the champion until a candidate is promoted:
+    # the release ("" or a missing file: the first candidate is promoted)
 
 
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=tasks.retry_on_io)
@@ -61,10 +63,13 @@ def pull_corrections(cwd: str) -> str:
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=tasks.retry_on_io)
-def evaluate_champion(cwd: str) -> dict | None:
-    """The champion's metrics on the current fixed test set (None without a champion)."""
+def evaluate_champion(cwd: str, initial: str = "") -> dict | None:
+    """The champion's metrics on the current fixed test set: the promoted champion, else ``initial``
+    (the release) when it exists, else None."""
     root = Path(cwd)
     model = root / CHAMPION_DIR / Path(MODEL_FILES[1]).name
+    if not model.is_file():
+        model = root / initial if initial else model
     if not model.is_file():
         return None
     out = root / CHAMPION_EVAL
@@ -88,7 +93,7 @@ def retrain(cwd: str = ".", params_file: str = "params.yaml") -> dict:
         return {"action": "nothing", "reason": "no new data"}
     tasks.repro_stage.with_options(task_run_name="dvc repro (all)")(None, cwd=cwd)
     candidate = json.loads((root / CANDIDATE_METRICS).read_text())
-    current = evaluate_champion(cwd)
+    current = evaluate_champion(cwd, params.initial_champion)
     decision = champion.decide(candidate, current, params.rule)
     action = "promoted" if decision.promote else "kept"
     if decision.promote:
