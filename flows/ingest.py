@@ -17,7 +17,8 @@ from prefect import flow, task
 
 from datasets import ingest
 from datasets.cli import setup_logging, write_metrics
-from datasets.config import load_section, read_params
+from datasets.config import load_section
+from datasets.sources import load_sources
 from flows.tasks import retry_on_io
 
 log = logging.getLogger(__name__)
@@ -30,14 +31,14 @@ ingest_task = task(ingest.run, name="ingest", retries=2, retry_delay_seconds=5, 
 def ingest_sources(stores: str = "data/stores", only: list[str] | None = None,
                    params_file: str = "params.yaml") -> dict[str, dict]:
     """Ingest each source of `sources` (or those named in ``only``) into ``stores``/<name>."""
-    sources = read_params(params_file).get("sources") or {}
+    sources = load_sources(params_file)
     unknown = sorted(set(only or []) - set(sources))
     if unknown:
         raise ValueError(f"{params_file}: no source(s) {unknown} under `sources` (known: {sorted(sources)})")
     params = load_section("ingest", ingest.IngestParams, params_file)
-    futures = {name: ingest_task.submit(params, spec["format"], Path(spec["src"]), Path(stores) / name, name=name,
-                                        annotations=spec.get("annotations"))
-               for name, spec in sources.items() if not only or name in only}
+    futures = {name: ingest_task.submit(params, source.format, Path(source.src), Path(stores) / name, name=name,
+                                        annotations=source.annotations)
+               for name, source in sources.items() if not only or name in only}
     return {name: future.result() for name, future in futures.items()}
 
 

@@ -25,7 +25,8 @@ from prefect import flow, get_run_logger, task
 
 from datasets import io
 from datasets.cli import setup_logging
-from datasets.config import load_section, read_params
+from datasets.config import load_section
+from datasets.sources import load_sources
 from flows import tasks
 from labeling import studio
 
@@ -53,7 +54,7 @@ def mark_done(root: Path, state: dict, step: str, result: dict) -> None:
 
 @task(retries=3, retry_delay_seconds=10, retry_condition_fn=tasks.retry_on_io)
 def push(params: studio.StudioParams, round_no: int, root: Path) -> dict:
-    sources = read_params(root / "params.yaml").get("sources", {})
+    sources = load_sources(root / "params.yaml")
     pairs = [(root / STORES / name, root / LABELS / name) for name in sources]
     reviews = sorted((root / REVIEW).glob("*.parquet"))
     return studio.push_round(params, round_no, pairs, reviews, root / CORRECTIONS)

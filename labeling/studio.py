@@ -29,7 +29,6 @@ from urllib.parse import quote
 
 import httpx
 import pandas as pd
-import yaml
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
@@ -37,6 +36,7 @@ from datasets import io
 from datasets.store import Store
 from datasets.cli import setup_logging, write_metrics
 from datasets.config import load_section
+from datasets.sources import load_sources
 from labeling import brush, corrections
 from labeling.processes import ServerError
 from labeling.studio_config import (CREDENTIALS_FILE, StudioError, StudioParams, api_token, data_dir,  # noqa: F401
@@ -304,7 +304,7 @@ def _float(value: Any) -> float | None:
 def source_folders(params_path: Path | str) -> tuple[list[Path], list[Path]]:
     """(stores, labels) of every entry of params.yaml's `sources`: data/stores/<name>, data/labels/<name>
     (where dvc.yaml's ingest and autolabel stages write them)."""
-    sources = yaml.safe_load(Path(params_path).read_text()).get("sources") or {}
+    sources = load_sources(params_path)
     if not sources:
         raise StudioError(f"{params_path}: no `sources` to push (pass --store and --labels)")
     return [Path("data/stores") / n for n in sources], [Path("data/labels") / n for n in sources]
