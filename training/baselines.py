@@ -61,10 +61,10 @@ def load_baseline(name: str, params_path: Path | str = "params.yaml"):
 
 
 class EnsemblePredictor:
-    """The labeling stage's ensemble (members and weighted fusion of params `autolabel:`) as a predictor.
+    """The labeling stage's ensemble (members, fusion and edge filter of params `autolabel:`) as a predictor.
 
-    At test time no label exists, so the members run on the whole image only (no zoom crops around
-    labelled people) and SAM, if a member, is prompted by the fusion of the others.
+    At test time no label exists: as for an unlabelled photo, zoom crops surround the ensemble's own
+    people, and SAM, if a member, is prompted by the fusion of the others.
     """
 
     name = "ensemble"
@@ -79,9 +79,10 @@ class EnsemblePredictor:
         """No-op: members keep their own thread settings (`autolabel.models.onnx_threads`)."""
 
     def predict(self, rgb: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
-        from labeling import fusion
-        from labeling.autolabel import predict_members
+        from labeling import autolabel
 
-        alphas, _ = predict_members(self.params, np.ascontiguousarray(rgb), None, self.params.members)
-        fused, _ = fusion.fuse(alphas, self.params.fusion.weights, self.params.fusion.vote_threshold)
-        return fused
+        rgb = np.ascontiguousarray(rgb)
+        fuse = autolabel.fuser(self.params, self.params.members)  # the stage's own fusion (fitted file or vote)
+        result = autolabel.predict(self.params, rgb, None, self.params.members, fuse)
+        fused, _ = result.fused if result.fused is not None else fuse(result.alphas)
+        return autolabel.finish(self.params, rgb, fused)
