@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing
+import os
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -46,6 +47,7 @@ from datasets.synthesis import cutouts, placement as pl, scene as sc, warp
 from datasets.synthesis.backgrounds import Backgrounds
 from datasets.synthesis.contact_sheet import write_contact_sheet
 from datasets.synthesis.params import SynthesisParams
+from datasets.workers import die_with_parent
 
 log = logging.getLogger(__name__)
 COMPOSITE_STREAM, CLIP_STREAM, ASSIGN_STREAM = 0xC0, 0xC1, 0xA5
@@ -85,7 +87,9 @@ def assign(n_sources: int, count: int, seed: int, stream: int) -> list[int]:
 _CTX: dict[str, Any] = {}
 
 
-def _init_worker(ctx: dict[str, Any], single_thread: bool) -> None:
+def _init_worker(ctx: dict[str, Any], single_thread: bool, parent: int | None = None) -> None:
+    if parent is not None:  # a pool worker ends with the stage (a killed stage leaves none behind)
+        die_with_parent(parent)
     if single_thread:
         cv2.setNumThreads(1)
     _CTX.clear()
@@ -222,7 +226,7 @@ def run(params: SynthesisParams, store: Path | str, out: Path | str, labels: Pat
         results = [_render_group(t) for t in progress(tasks, "synthesize", len(tasks))]
     else:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_init_worker, initargs=(ctx, True)) as pool:
+                                 initializer=_init_worker, initargs=(ctx, True, os.getpid())) as pool:
             results = list(progress(pool.map(_render_group, tasks), "synthesize", len(tasks)))
     rendered = time.perf_counter()
     rows = sorted((r for res in results for r in res[0]), key=lambda r: r["cid"])
