@@ -24,13 +24,16 @@ def params(repo_root, shared_dir):
                                fusion=dataclasses.replace(p.fusion, method="weighted", guided_radius=0.0))
 
 
-def test_main_writes_each_member_the_ensemble_and_the_disagreement_and_nothing_else(tiny_store, tmp_path, repo_root):
+def test_main_writes_each_member_the_ensemble_and_the_disagreement_and_nothing_else(tiny_store, tmp_path, repo_root,
+                                                                                   shared_dir):
+    # the release profile's ensemble: five members (model files in ../shared/models) and the fitted fusion
     root = tiny_store(n=3, size=(96, 64))
     out, metrics_path = tmp_path / "labels", tmp_path / "metrics.json"
-    argv = ["--store", str(root), "--out", str(out), "--params", str(repo_root / "params.yaml"),
-            "--metrics", str(metrics_path)]
+    profile = repo_root / "release" / "params.yaml"
+    argv = ["--store", str(root), "--out", str(out), "--params", str(profile), "--metrics", str(metrics_path)]
     assert autolabel.main(argv) == 0
-    params = load_section("autolabel", AutolabelParams, repo_root / "params.yaml")
+    params = load_section("autolabel", AutolabelParams, profile)
+    assert params.fusion.method == "file" and len(params.members) == 5
     members = params.members
     assert sorted(p.name for p in out.iterdir()) == sorted([*members, "ensemble", "disagreement"])
     store = Store(root)
@@ -41,7 +44,7 @@ def test_main_writes_each_member_the_ensemble_and_the_disagreement_and_nothing_e
         assert len(list((out / "ensemble").iterdir())) == 3  # no temp files left behind
     metrics = json.loads(metrics_path.read_text())
     assert metrics["n"] == 3 and metrics["members"] == members
-    assert metrics["fusion_file"] == params.fusion.weights_file  # method file in params
+    assert metrics["fusion_file"] == params.fusion.weights_file  # method file in the profile
 
 
 def test_members_option_and_fusion_is_reproducible(tiny_store, tmp_path, params):
