@@ -17,7 +17,7 @@ from datasets.store import Store
 from labeling import review
 from labeling.processes import alive, answers, free_port
 from labeling.review import ReviewParams
-from tests.labeling._people_fixtures import fiftyone_db, labeled_store, write_params  # noqa: F401
+from tests.labeling._people_fixtures import labeled_store, write_params  # noqa: F401
 
 DECISIONS = ["keep", "refine", "replace", "review", "drop", "review"]
 

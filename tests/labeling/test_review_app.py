@@ -6,7 +6,7 @@ import pytest
 
 from labeling import review
 from labeling.review import ReviewParams
-from tests.labeling._people_fixtures import fiftyone_db, labeled_store, write_params  # noqa: F401
+from tests.labeling._people_fixtures import labeled_store, write_params  # noqa: F401
 
 
 @pytest.fixture
