@@ -1,10 +1,12 @@
 """PascalVOC reader: golden class mask -> alpha + ignore, splits, person counts, bad inputs, layouts."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
-from ingest_fixtures import (accounting_holds, bomb_png, ingest, mask_of, png, reasons, row, tables, voc_source,
-                             write_truncated_jpeg)
+from ingest_fixtures import (PARAMS, accounting_holds, bomb_png, ingest, mask_of, png, reasons, row, tables,
+                             voc_source, write_truncated_jpeg)
 
 from datasets import io
 from datasets.readers.common import UnusableInput
@@ -116,3 +118,19 @@ def test_person_count_without_segmentation_object_is_connected_regions(tmp_path)
     voc_source(tmp_path / "src", {"a": {"classes": classes}})
     ingest("voc", tmp_path / "src", tmp_path / "store")
     assert row(tmp_path / "store", "JPEGImages/a.jpg").persons == 2
+
+
+def test_test_from_val_moves_part_of_the_own_val_split_to_test(tmp_path):
+    names = [f"v{i}" for i in range(40)]
+    voc_source(tmp_path / "src", {n: {"classes": CLASSES} for n in ["t", *names]}, train=["t"], val=names)
+    params = dataclasses.replace(PARAMS, test_from_val=0.5)
+    ingest("voc", tmp_path / "src", tmp_path / "store", params)
+    samples, _ = tables(tmp_path / "store")
+    splits = dict(zip(samples.origin, samples.split))
+    assert splits["JPEGImages/t.jpg"] == "train"  # only val rows move
+    moved = [o for o in splits if o != "JPEGImages/t.jpg" and splits[o] == "test"]
+    assert 10 <= len(moved) <= 30 and all(splits[o] in ("val", "test") for o in splits if o != "JPEGImages/t.jpg")
+    for origin in moved:  # by id hash: stable across runs
+        assert split_for(row(tmp_path / "store", origin).id, {"val": 0.5, "test": 0.5}) == "test"
+    with pytest.raises(ValueError, match="test_from_val"):
+        dataclasses.replace(PARAMS, test_from_val=1.5)
