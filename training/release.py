@@ -1,6 +1,6 @@
 """`python -m training release`: ship the release pipeline's model as ``training/weights/``.
 
-After `dvc repro release/dvc.yaml` (`make release`), this writes, atomically:
+After the release pipeline has run (`make release`: release/pipeline.yaml), this writes, atomically:
 
 ```
 OUT/matting.pt      weights only: {"model_args", "model"} (no optimizer state), <= 3 MB
@@ -60,7 +60,7 @@ def card(run: Path, params_file: Path, checkpoint: Path, ablation: str, splits: 
         comparison = summary.load_file(reports / "eval" / split / "comparison.json")
         if comparison is None:
             raise FileNotFoundError(f"{reports / 'eval' / split / 'comparison.json'}: no evaluation of test split "
-                                    f"{split!r} (run `dvc repro {run}/dvc.yaml` first)")
+                                    f"{split!r} (run `make release` first)")
         evaluations[split] = {"table": summary.markdown_table(comparison), "verdict": summary.verdict(comparison),
                               "full": (reports / "eval" / split / "comparison.md").read_text()}
     sources = read_params(params_file).get("sources", {})
@@ -79,7 +79,7 @@ def run(run_dir: Path, params_file: Path, out: Path, ablation: Path | None, spli
     checkpoint, onnx = run_dir / "models" / "matting.pt", run_dir / "models" / "matting.onnx"
     for path in (checkpoint, onnx):
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing (run `dvc repro {run_dir}/dvc.yaml` first)")
+            raise FileNotFoundError(f"{path}: missing (run `make release` first)")
     text = card(run_dir, params_file, checkpoint, ablation.read_text() if ablation else "", splits)
     out.mkdir(parents=True, exist_ok=True)
     save_weights(out / "matting.pt", load_model(checkpoint))
