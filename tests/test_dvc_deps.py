@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from datasets.config import read_params
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("datasets", "labeling", "training", "flows")
 
@@ -122,21 +124,27 @@ def dispatched_module(package: str, command: str) -> str:
     raise AssertionError(f"{package}/__main__.py has no COMMANDS")
 
 
+# the pipelines: dvc.yaml, and the release pipeline (release/pipeline.yaml, run from the root as release/dvc.yaml)
+PIPELINES = {"": ("dvc.yaml", "params.yaml"), "release:": ("release/pipeline.yaml", "release/params.yaml")}
+
+
 def stages() -> dict[str, dict]:
-    """name -> stage of dvc.yaml, foreach stages expanded over params.yaml (``name@key``)."""
-    pipeline = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    """name -> stage of each pipeline, foreach stages expanded over its params (``name@key``)."""
     out = {}
-    for name, stage in pipeline.items():
-        if "foreach" not in stage:
-            out[name] = stage
-            continue
-        over = params[stage["foreach"].strip("${} ")]
-        for key, item in over.items():
-            text = yaml.safe_dump(stage["do"]).replace("${key}", key)
-            for field, value in item.items():
-                text = text.replace("${item.%s}" % field, str(value))
-            out[f"{name}@{key}"] = yaml.safe_load(text)
+    for prefix, (pipeline_file, params_file) in PIPELINES.items():
+        pipeline = yaml.safe_load((ROOT / pipeline_file).read_text())["stages"]
+        params = read_params(ROOT / params_file)
+        for name, stage in pipeline.items():
+            if "foreach" not in stage:
+                out[prefix + name] = stage
+                continue
+            foreach = stage["foreach"]
+            over = params[foreach.strip("${} ")] if isinstance(foreach, str) else {k: {} for k in foreach}
+            for key, item in over.items():
+                text = yaml.safe_dump(stage["do"]).replace("${key}", key).replace("${item}", key)
+                for field, value in item.items():
+                    text = text.replace("${item.%s}" % field, str(value))
+                out[f"{prefix}{name}@{key}"] = yaml.safe_load(text)
     return out
 
 
