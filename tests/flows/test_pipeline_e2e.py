@@ -27,7 +27,7 @@ TINY: dict = {
     # enough to learn a person from the background (the retrain test needs a model clearly better
     # than an untrained one), still well under a minute on 2 cores
     # from scratch: the release's weights are for the default input size
-    "train": {"epochs": 30, "max_steps": 100, "batch_size": 8, "warmup_steps": 10, "init": ""},
+    "train": {"epochs": 30, "max_steps": 100, "batch_size": 8, "warmup_steps": 10, "init": "", "lr": 0.003},
     "model": {"input_width": 128, "input_height": 72},  # a quarter of the pixels: ~4x cheaper steps
     # no release champion: the tests decide promotions between their own candidates
     "retrain": {"initial_champion": ""},
