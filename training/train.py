@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 class TrainParams:
     """params.yaml `train:`."""
     seed: int = 0  # seeds torch, numpy and the augmentation draws
+    freeze_norm: bool = False  # keep the BatchNorm statistics fixed (fine-tuning `init` on a little, other data)
     init: str = ""  # start from these weights (a .pt checkpoint, e.g. the release training/weights/matting.pt); "" = scratch
     epochs: int = 6  # passes over the training items
     max_steps: int = 600  # stop after this many optimizer steps (0 = no limit)
@@ -101,7 +102,17 @@ def _inputs(batch: dict, in_channels: int, device: torch.device) -> torch.Tensor
 
 
 @torch.no_grad()
-def validate(model: MattingNet, loader: DataLoader, criterion: MattingLoss, device: torch.device) -> dict[str, float]:
+def train_mode(model: torch.nn.Module, freeze_norm: bool) -> None:
+    """Training mode; with ``freeze_norm`` the BatchNorm layers keep their running statistics (eval mode)."""
+    model.train()
+    if freeze_norm:
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+
+def validate(model: MattingNet, loader: DataLoader, criterion: MattingLoss, device: torch.device,
+             freeze_norm: bool = False) -> dict[str, float]:
     """Mean loss, IoU at 0.5 and MAD x1e3 over the validation loader (at training resolution)."""
     model.eval()
     losses, ious, mads = [], [], []
@@ -115,7 +126,7 @@ def validate(model: MattingNet, loader: DataLoader, criterion: MattingLoss, devi
         union = (p | t).flatten(1).sum(1).float()
         ious += torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union)).tolist()
         mads += ((pred - true).abs().flatten(1).mean(1) * 1e3).tolist()
-    model.train()
+    train_mode(model, freeze_norm)
     return {"loss": float(np.mean(losses)), "iou": float(np.mean(ious)), "mad": float(np.mean(mads))}
 
 
@@ -209,7 +220,7 @@ def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list
     if live is not None and start_epoch == 0:
         live.log_params({"model": model.model_args(), "train": asdict(params), "parameters": n_params})
     generator = torch.Generator().manual_seed(params.seed)
-    model.train()
+    train_mode(model, params.freeze_norm)
     for epoch in range(start_epoch, params.epochs):
         if params.max_steps and step >= params.max_steps:
             break
@@ -258,7 +269,8 @@ def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list
         figures = {f"train/{k}": v / max(1, batches) for k, v in sums.items()}
         figures["lr"] = optimizer.param_groups[0]["lr"]
         if val_loader is not None:
-            figures.update({f"val/{k}": v for k, v in validate(model, val_loader, criterion, device).items()})
+            figures.update({f"val/{k}": v for k, v in validate(model, val_loader, criterion,
+                                                                                   device, params.freeze_norm).items()})
         log.info("epoch %d step %d: %s", epoch, step, ", ".join(f"{k} {v:.4g}" for k, v in figures.items()))
         if not world.main:
             continue

@@ -127,3 +127,18 @@ def test_world_size_without_rendezvous_is_a_clear_error(tiny_store, params_file,
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "MASTER_ADDR" in result.stderr and "torchrun --nproc_per_node" in result.stderr
+
+
+def test_freeze_norm_keeps_the_batchnorm_statistics_of_init(tiny_store, params_file, tiny_model_args, tmp_path):
+    init = tmp_path / "release.pt"
+    model = MattingNet(ModelConfig(**tiny_model_args))
+    save_weights(init, model)
+    stats = {k: v.clone() for k, v in model.state_dict().items() if k.endswith(("running_mean", "running_var"))}
+    assert stats
+    store = tiny_store(n=6)
+    for freeze, same in ((True, True), (False, False)):
+        out = tmp_path / f"m{freeze}.pt"
+        params = params_file(train={"init": str(init), "freeze_norm": freeze, "epochs": 1, "max_steps": 2})
+        assert training_main(["train", "--store", str(store), "--out", str(out), "--params", str(params)]) == 0
+        trained = load_model(out).state_dict()
+        assert all(torch.equal(trained[k], v) for k, v in stats.items()) is same
