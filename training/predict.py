@@ -45,10 +45,11 @@ def input_size(height: int, width: int, model_width: int, model_height: int, mul
 def downscale(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize to ``size`` (w, h): bilinear to twice the target, then a 2x2 box (INTER_AREA).
 
-    Close to a full INTER_AREA (little aliasing) at a tenth of its cost for large frames.
+    Close to a full INTER_AREA (little aliasing) at a tenth of its cost for large frames, and half of
+    it at 640x360 (INTER_AREA's non-integer 2.5x path: 0.82 -> 0.40 ms on one core).
     """
     w, h = size
-    if rgb.shape[1] > 4 * w and rgb.shape[0] > 4 * h:
+    if rgb.shape[1] > 2 * w and rgb.shape[0] > 2 * h:
         rgb = cv2.resize(rgb, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR)
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
