@@ -27,7 +27,7 @@ from datasets import io
 from datasets.cli import setup_logging
 from datasets.config import load_section, read_params
 from training import summary
-from training.checkpoint import load_model, save_weights
+from training.checkpoint import load_model, read_checkpoint, save_weights
 from training.model import count_parameters
 from training.train import TrainParams
 
@@ -66,7 +66,9 @@ def card(run: Path, params_file: Path, checkpoint: Path, ablation: str, splits: 
     sources = read_params(params_file).get("sources", {})
     ingest = {name: _json(reports / "ingest" / f"{name}.json") for name in sources}
     train = load_section("train", TrainParams, params_file)
-    figures = _json(reports / "train" / "metrics.json")
+    figures = _json(reports / "train" / "metrics.json")  # DVCLive's: {"train": {...}, "val": {...}, "lr", "step"}
+    state = read_checkpoint(checkpoint)
+    figures.update(steps=state.get("step"), epochs=state.get("epoch", -1) + 1)
     return jinja2.Template(TEMPLATE.read_text(), undefined=jinja2.StrictUndefined, trim_blocks=True,
                            lstrip_blocks=True).render(
         run=run, params_file=params_file, sources=sources, ingest=ingest, curate=_json(reports / "curate.json"),
