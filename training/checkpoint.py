@@ -40,8 +40,12 @@ def read_checkpoint(path: Path | str) -> dict[str, Any]:
 
 def load_model(path: Path | str) -> MattingNet:
     """The model of a checkpoint, in eval mode on the CPU."""
-    state = read_checkpoint(path)
-    model = MattingNet(from_dict(ModelConfig, state["model_args"], where=f"{path}:model_args"))
+    return model_from_state(read_checkpoint(path), str(path))
+
+
+def model_from_state(state: dict[str, Any], where: str) -> MattingNet:
+    """The model of an already read checkpoint ``state``, in eval mode."""
+    model = MattingNet(from_dict(ModelConfig, state["model_args"], where=f"{where}:model_args"))
     model.load_state_dict(state["model"])
     return model.eval()
 

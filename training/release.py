@@ -27,8 +27,8 @@ from datasets import io
 from datasets.cli import setup_logging
 from datasets.config import load_section, read_params
 from training import summary
-from training.checkpoint import load_model, read_checkpoint, save_weights
-from training.model import count_parameters
+from training.checkpoint import model_from_state, read_checkpoint, save_weights
+from training.model import MattingNet, count_parameters
 from training.train import TrainParams
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,10 @@ def _json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def card(run: Path, params_file: Path, checkpoint: Path, ablation: str, splits: list[str]) -> str:
+def card(run: Path, params_file: Path, model: MattingNet, state: dict[str, Any], ablation: str,
+         splits: list[str]) -> str:
     """The model card's Markdown for the release run under ``run`` (its reports/ and dvc.lock)."""
     reports = run / "reports"
-    model = load_model(checkpoint)
     evaluations = {}
     for split in splits:
         comparison = summary.load_file(reports / "eval" / split / "comparison.json")
@@ -67,7 +67,6 @@ def card(run: Path, params_file: Path, checkpoint: Path, ablation: str, splits: 
     ingest = {name: _json(reports / "ingest" / f"{name}.json") for name in sources}
     train = load_section("train", TrainParams, params_file)
     figures = _json(reports / "train" / "metrics.json")  # DVCLive's: {"train": {...}, "val": {...}, "lr", "step"}
-    state = read_checkpoint(checkpoint)
     figures.update(steps=state.get("step"), epochs=state.get("epoch", -1) + 1)
     return jinja2.Template(TEMPLATE.read_text(), undefined=jinja2.StrictUndefined, trim_blocks=True,
                            lstrip_blocks=True).render(
@@ -82,9 +81,11 @@ def run(run_dir: Path, params_file: Path, out: Path, ablation: Path | None, spli
     for path in (checkpoint, onnx):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: missing (run `make release` first)")
-    text = card(run_dir, params_file, checkpoint, ablation.read_text() if ablation else "", splits)
+    state = read_checkpoint(checkpoint)  # read once: the card's figures and the weights both come from it
+    model = model_from_state(state, str(checkpoint))
+    text = card(run_dir, params_file, model, state, ablation.read_text() if ablation else "", splits)
     out.mkdir(parents=True, exist_ok=True)
-    save_weights(out / "matting.pt", load_model(checkpoint))
+    save_weights(out / "matting.pt", model)
     with io.atomic_path(out / "matting.onnx") as tmp:
         shutil.copyfile(onnx, tmp)
     io.write_text(out / "MODEL_CARD.md", text)
