@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import BatchSampler, Dataset, Sampler
 
 from datasets import io
 from datasets.store import Store
@@ -97,6 +97,8 @@ class AugmentParams:
     # upper part, cut at chest-to-hips, 16:9; PortraitNet's portrait crops from full-body photos); 0.3-0.7
     person_width: tuple[float, float] = (1.2, 2.6)  # that box's width / the person's box width; 1-4
     person_top: tuple[float, float] = (0.03, 0.3)  # free space above the head, fraction of the box height; 0-0.5
+    portrait: float = 0.0  # share of batches drawn upright (the input's width and height swapped: phone
+    # framing, and tall photos, which run upright at the same pixel count); 0-0.5
 
 
 @dataclass(frozen=True)
@@ -265,13 +267,14 @@ class MattingDataset(Dataset):
             self._cache[index] = arrays
         return arrays
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, index: int | tuple[int, bool]) -> dict[str, torch.Tensor]:
+        index, upright = index if isinstance(index, tuple) else (index, False)  # from OrientedBatches
         arrays = self._load(index)
         rng = np.random.default_rng([self.seed, self.epoch, index])
         d = draw_augment(rng, self.augment) if self.augment else IDENTITY
         h, w = arrays["image"].shape[:2]
-        m = crop_matrix(h, w, self.out_w, self.out_h, d, arrays["box"])
-        ow, oh = self.out_w, self.out_h
+        ow, oh = (self.out_h, self.out_w) if upright else (self.out_w, self.out_h)
+        m = crop_matrix(h, w, ow, oh, d, arrays["box"])
         image = warp(arrays["image"], m, ow, oh).astype(np.float32) / 255.0
         if self.augment:
             image = photometric(image, d, rng)
@@ -290,3 +293,24 @@ class MattingDataset(Dataset):
                 "alpha": torch.from_numpy(alpha)[None], "weight": torch.from_numpy(weight)[None],
                 "prior": torch.from_numpy(prior)[None], "teacher": torch.from_numpy(teacher)[None],
                 "teacher_weight": torch.full((1, 1, 1), float(arrays["teacher"] is not None))}
+
+
+class OrientedBatches(Sampler):
+    """Batches of ``(index, upright)`` from ``sampler``: a ``share`` of the batches (drawn from (seed,
+    epoch, batch number)) is upright, the model input's width and height swapped, every item of a
+    batch alike so it stacks. ``MattingDataset`` takes these keys as well as plain indices."""
+
+    def __init__(self, sampler: Sampler, batch_size: int, drop_last: bool, share: float, seed: int = 0):
+        self.batches, self.share, self.seed, self.epoch = BatchSampler(sampler, batch_size, drop_last), share, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch, 7])
+        for batch in self.batches:
+            upright = bool(rng.random() < self.share)
+            yield [(i, upright) for i in batch]

@@ -20,13 +20,13 @@ from typing import ClassVar
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from datasets.cli import setup_logging, write_metrics
 from datasets.config import load_section
 from training import distributed
 from training.checkpoint import init_from, read_checkpoint, save_checkpoint
-from training.data import AugmentParams, MattingDataset, composite_items, store_items
+from training.data import AugmentParams, MattingDataset, OrientedBatches, composite_items, store_items
 from training.losses import LossParams, MattingLoss, consistency_loss
 from training.model import MattingNet, ModelConfig, count_parameters
 
@@ -98,7 +98,7 @@ def _inputs(batch: dict, in_channels: int, device: torch.device) -> torch.Tensor
     x = batch["image"]
     if in_channels == 4:
         x = torch.cat([x, batch["prior"]], dim=1)
-    return x.to(device, non_blocking=True)
+    return x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
@@ -111,6 +111,7 @@ def train_mode(model: torch.nn.Module, freeze_norm: bool) -> None:
                 m.eval()
 
 
+@torch.no_grad()
 def validate(model: MattingNet, loader: DataLoader, criterion: MattingLoss, device: torch.device,
              freeze_norm: bool = False) -> dict[str, float]:
     """Mean loss, IoU at 0.5 and MAD x1e3 over the validation loader (at training resolution)."""
@@ -184,7 +185,7 @@ def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list
     if params.max_steps:
         total = min(total, params.max_steps)
 
-    model = MattingNet(model_config).to(device)
+    model = MattingNet(model_config).to(device, memory_format=torch.channels_last)  # CPU: ~13% faster steps
     optimizer = torch.optim.AdamW(_param_groups(model, params.weight_decay), lr=params.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, total, params.warmup_steps, params.min_lr))
@@ -230,11 +231,12 @@ def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list
             sampler = DistributedSampler(train_ds, world.size, world.rank, shuffle=True, seed=params.seed,
                                          drop_last=drop_last)
             sampler.set_epoch(epoch)
-            loader = DataLoader(train_ds, batch_size=params.batch_size, sampler=sampler, drop_last=drop_last,
-                                num_workers=params.num_workers)
         else:
-            loader = DataLoader(train_ds, batch_size=params.batch_size, shuffle=True, generator=generator,
-                                drop_last=drop_last, num_workers=params.num_workers)
+            sampler = RandomSampler(train_ds, generator=generator)
+        batch_sampler = OrientedBatches(sampler, params.batch_size, drop_last, params.augment.portrait,
+                                        params.seed * 1_009 + world.rank)
+        batch_sampler.set_epoch(epoch)
+        loader = DataLoader(train_ds, batch_sampler=batch_sampler, num_workers=params.num_workers)
         sums: dict[str, float] = {}
         batches = 0
         for batch in loader:

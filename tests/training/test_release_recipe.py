@@ -142,3 +142,28 @@ def test_freeze_norm_keeps_the_batchnorm_statistics_of_init(tiny_store, params_f
         assert training_main(["train", "--store", str(store), "--out", str(out), "--params", str(params)]) == 0
         trained = load_model(out).state_dict()
         assert all(torch.equal(trained[k], v) for k, v in stats.items()) is same
+
+
+def test_ohem_equals_the_mean_of_topk_even_with_ties():
+    logits = torch.tensor([[[[0.0, 0.0, 0.0, 0.0, 3.0, -3.0]]]])  # four tied losses of ln 2
+    true = torch.tensor([[[[1.0, 1.0, 1.0, 1.0, 0.0, 0.0]]]])
+    values = torch.nn.functional.binary_cross_entropy_with_logits(logits, true, reduction="none").flatten()
+    for ratio in (1 / 6, 0.5, 2 / 3, 1.0):
+        k = round(ratio * 6)
+        assert float(ohem_bce_loss(logits, true, ratio)) == pytest.approx(float(values.topk(k).values.mean()))
+
+
+def test_upright_batches_swap_the_input_size_for_the_whole_batch(tiny_store):
+    from torch.utils.data import DataLoader, SequentialSampler
+
+    from training.data import MattingDataset, OrientedBatches, store_items
+
+    ds = MattingDataset(store_items(tiny_store(n=12), "train"), 64, 40, AugmentParams())
+    shapes = []
+    for share in (0.0, 1.0, 0.5):
+        batches = OrientedBatches(SequentialSampler(ds), 2, True, share, seed=1)
+        shapes.append([tuple(b["image"].shape[-2:]) for b in DataLoader(ds, batch_sampler=batches)])
+    assert set(shapes[0]) == {(40, 64)} and set(shapes[1]) == {(64, 40)}
+    assert len(shapes[2]) == len(ds) // 2
+    batches = OrientedBatches(SequentialSampler(ds), 2, True, 0.5, seed=1)
+    assert list(batches) == list(batches)  # the draw repeats for a seed and epoch
