@@ -31,10 +31,14 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from core import env  # noqa: E402
+
+env.apply()  # this script is an entry point: the project's environment defaults before torch and co.
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from datasets import io  # noqa: E402
-from datasets.config import load_section  # noqa: E402
+from core import io  # noqa: E402
+from core.config import load_section  # noqa: E402
 from datasets.store import Store  # noqa: E402
 from label_quality import auroc, split_store  # noqa: E402
 from labeling import autolabel, clean, members as registry  # noqa: E402

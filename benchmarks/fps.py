@@ -16,8 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import datasets  # noqa: E402,F401  (environment defaults)
-from datasets import io  # noqa: E402
+from core import env  # noqa: E402
+
+env.apply()  # this script is an entry point: the project's environment defaults before torch and co.
+
+from core import io  # noqa: E402
 from training import bench  # noqa: E402
 from training.model import count_parameters  # noqa: E402
 from training.predict import TorchPredictor, load_predictor  # noqa: E402

@@ -9,7 +9,7 @@ number of worker processes:
 - the floor: decode each JPEG that holds a person (PIL, full decode) and encode one PNG mask of
   its size (cv2), nothing else;
 - the floor plus the two files a sample needs (the mask PNG written, the image hard-linked, with
-  ``datasets.io``): what is left of the gap after this is the ingester's own work;
+  ``core.io``): what is left of the gap after this is the ingester's own work;
 - the ingester: ``datasets.ingest.run`` on the folder (JSON load, polygon rasterisation, header
   check, full decode, alpha PNG written, image hard-linked, tables, stale-file sweep).
 Both run ``--repeat`` times, interleaved; it prints the best and median samples/s (wall) and the
@@ -41,7 +41,11 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from datasets import io  # noqa: E402
+from core import env  # noqa: E402
+
+env.apply()  # this script is an entry point: the project's environment defaults before torch and co.
+
+from core import io  # noqa: E402
 from datasets.ingest import IngestParams, run  # noqa: E402
 
 W, H = 640, 480

@@ -33,8 +33,13 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from datasets import io, masks  # noqa: E402
-from datasets.config import load_section  # noqa: E402
+from core import env  # noqa: E402
+
+env.apply()  # this script is an entry point: the project's environment defaults before torch and co.
+
+from core import io  # noqa: E402
+from datasets import masks  # noqa: E402
+from core.config import load_section  # noqa: E402
 from datasets.store import Sample, Store, sample_id, write_tables  # noqa: E402
 from labeling import autolabel, clean  # noqa: E402
 from labeling.members.zoom import ZoomParams  # noqa: E402

@@ -28,7 +28,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from datasets import io  # noqa: E402
+from core import env  # noqa: E402
+
+env.apply()  # this script is an entry point: the project's environment defaults before torch and co.
+
+from core import io  # noqa: E402
 from datasets.store import Sample, sample_id, split_for, write_tables  # noqa: E402
 from datasets.synthesis import warp  # noqa: E402
 from datasets.synthesis.params import SynthesisParams  # noqa: E402

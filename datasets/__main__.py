@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import sys
 
-import datasets  # noqa: F401  (environment defaults)
-from datasets.cli import run_command
+from core.cli import run_command
 
 # command -> (module holding `main(argv: list[str] | None) -> int | None`, one line of help)
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -34,14 +34,15 @@ from typing import Iterable, Iterator, Union
 
 import numpy as np
 
-from datasets import io, readers
-from datasets.cli import StageFailed, progress, stage_main
-from datasets.config import ParamsError
-from datasets.io import BadFile
+from core import io
+from datasets import readers
+from core.cli import StageFailed, progress, stage_main
+from core.config import ParamsError
+from core.io import BadFile
 from datasets.readers.common import Item, UnusableInput, escapes_root, item_paths
 from datasets.store import (SPLITS, Rejected, Sample, check_folders, claim, mark, prune,
                             sample_id, split_for, write_tables)
-from datasets.workers import die_with_parent
+from core.workers import die_with_parent
 
 log = logging.getLogger(__name__)
 

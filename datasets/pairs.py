@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from datasets import io
+from core import io
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}

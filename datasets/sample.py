@@ -33,8 +33,8 @@ import numpy as np
 import skimage.data
 from PIL import Image
 
-from datasets import io
-from datasets.cli import stage_main
+from core import io
+from core.cli import stage_main
 from datasets.readers import coco, supervisely, voc
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from datasets.config import PARAMS_FILE, ParamsError, from_dict, read_params
+from core.config import PARAMS_FILE, ParamsError, from_dict, read_params
 from datasets.readers import FORMATS
 
 Format = Literal[FORMATS]  # coco, voc, supervisely, aisegment, images

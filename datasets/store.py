@@ -24,7 +24,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from datasets import io
+from core import io
 
 SAMPLE_COLUMNS = ["id", "source", "split", "image", "alpha", "ignore", "width", "height", "persons",
                   "label_kind", "origin"]

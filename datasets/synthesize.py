@@ -39,15 +39,15 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from datasets import io
-from datasets.cli import progress, stage_main
+from core import io
+from core.cli import progress, stage_main
 from datasets.store import Store
 from datasets.synthesis import clips as clipping
 from datasets.synthesis import cutouts, placement as pl, scene as sc, warp
 from datasets.synthesis.backgrounds import Backgrounds
 from datasets.synthesis.contact_sheet import write_contact_sheet
 from datasets.synthesis.params import SynthesisParams
-from datasets.workers import die_with_parent
+from core.workers import die_with_parent
 
 log = logging.getLogger(__name__)
 COMPOSITE_STREAM, CLIP_STREAM, ASSIGN_STREAM = 0xC0, 0xC1, 0xA5

@@ -29,9 +29,9 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from datasets.cli import setup_logging, write_metrics
-from datasets.config import load_section
-from datasets.env import ROOT
+from core.cli import setup_logging, write_metrics
+from core.config import load_section
+from core.env import ROOT
 from datasets.store import Store
 from labeling import autolabel
 from labeling.autolabel import AutolabelParams

@@ -16,8 +16,8 @@ from pathlib import Path
 from prefect import flow, task
 
 from datasets import ingest
-from datasets.cli import setup_logging, write_metrics
-from datasets.config import load_section
+from core.cli import setup_logging, write_metrics
+from core.config import load_section
 from datasets.sources import load_sources
 from flows.tasks import retry_on_io
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from datasets import io
-from datasets.cli import setup_logging
-from datasets.config import load_section
+from core import io
+from core.cli import setup_logging
+from core.config import load_section
 from datasets.sources import load_sources
 from flows import tasks
 from labeling import studio

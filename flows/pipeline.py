@@ -18,7 +18,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from datasets.cli import setup_logging
+from core.cli import setup_logging
 from flows import tasks
 from training import summary
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from datasets import io
-from datasets.cli import setup_logging
+from core import io
+from core.cli import setup_logging
 from flows import dvc
 from training import summary
 

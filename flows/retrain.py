@@ -24,8 +24,8 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from datasets.cli import setup_logging
-from datasets.config import load_section
+from core.cli import setup_logging
+from core.config import load_section
 from flows import dvc, tasks
 from training import champion
 

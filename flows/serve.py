@@ -13,8 +13,8 @@ import os
 
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from datasets.cli import setup_logging
-from datasets.config import load_section
+from core.cli import setup_logging
+from core.config import load_section
 from flows import server
 from flows.retrain import RetrainParams, retrain
 

@@ -15,7 +15,7 @@ from typing import Iterator
 
 import psutil
 
-from labeling import processes
+from core import processes
 
 log = logging.getLogger(__name__)
 

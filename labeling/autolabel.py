@@ -28,9 +28,10 @@ from typing import Literal, Sequence
 import cv2
 import numpy as np
 
-from datasets import io, masks
-from datasets.cli import progress, setup_logging, write_metrics
-from datasets.config import load_section
+from core import io
+from datasets import masks
+from core.cli import progress, setup_logging, write_metrics
+from core.config import load_section
 from datasets.store import Store
 from labeling import fusion, members as registry
 from labeling.fusion import FusionParams

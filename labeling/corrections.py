@@ -27,7 +27,8 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pandas as pd
 
-from datasets import io, masks
+from core import io
+from datasets import masks
 from datasets.store import is_sample_id
 from labeling import brush
 

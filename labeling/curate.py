@@ -31,9 +31,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from datasets import io
-from datasets.cli import progress, setup_logging, write_metrics
-from datasets.config import load_section
+from core import io
+from core.cli import progress, setup_logging, write_metrics
+from core.config import load_section
 from datasets.store import QUARANTINE_COLUMNS, SAMPLE_COLUMNS, Store
 from labeling.corrections import corrected_ids, correction_rounds
 from labeling.review import read_review_tags

@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 
 from datasets import masks
-from datasets.cli import progress, setup_logging, write_metrics
-from datasets.config import load_section
+from core.cli import progress, setup_logging, write_metrics
+from core.config import load_section
 from datasets.store import Store
 from labeling import fusion, members as registry
 from labeling.fusion import FusionModel, member_logits, scene_kind

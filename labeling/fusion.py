@@ -228,7 +228,7 @@ class FusionModel:
         return cls(**json.loads(path.read_text()))
 
     def save(self, path: Path | str) -> None:
-        from datasets import io
+        from core import io
 
         io.write_text(Path(path), json.dumps(asdict(self), indent=1) + "\n")
 

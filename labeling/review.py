@@ -33,12 +33,12 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from datasets import io
-from datasets.cli import setup_logging, write_metrics
-from datasets.config import load_section
+from core import io
+from core.cli import setup_logging, write_metrics
+from core.config import load_section
 from datasets.store import Store
-from labeling import processes
-from labeling.processes import ServerError
+from core import processes
+from core.processes import ServerError
 
 log = logging.getLogger(__name__)
 

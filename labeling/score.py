@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datasets import io, masks
-from datasets.cli import progress, setup_logging, write_metrics
-from datasets.config import load_section
+from core import io
+from datasets import masks
+from core.cli import progress, setup_logging, write_metrics
+from core.config import load_section
 from datasets.pairs import IMAGE_SUFFIXES, fit_mask
 from labeling.autolabel import ENSEMBLE, AutolabelParams, finish, fuser, predict
 

@@ -160,7 +160,7 @@ class Scorer:
         return 1.0 - _sigmoid(z @ np.array(self.coef) + self.bias)
 
     def save(self, path: Path | str) -> None:
-        from datasets import io
+        from core import io
 
         io.write_text(Path(path), json.dumps(asdict(self), indent=1) + "\n")
 

@@ -32,13 +32,13 @@ import pandas as pd
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
-from datasets import io
+from core import io
 from datasets.store import Store
-from datasets.cli import setup_logging, write_metrics
-from datasets.config import load_section
+from core.cli import setup_logging, write_metrics
+from core.config import load_section
 from datasets.sources import load_sources
 from labeling import brush, corrections
-from labeling.processes import ServerError
+from core.processes import ServerError
 from labeling.studio_config import (CREDENTIALS_FILE, StudioError, StudioParams, api_token, data_dir,  # noqa: F401
                                     document_root, server_url)
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import psutil
 
-from datasets import io
-from labeling import processes
-from labeling.processes import ServerError
+from core import io
+from core import processes
+from core.processes import ServerError
 from labeling.studio_config import CREDENTIALS_FILE, StudioParams, data_dir, document_root
 
 log = logging.getLogger(__name__)

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import datasets  # noqa: F401  (environment defaults)
-from datasets import io
+from core import env, io, processes
 from datasets.store import Sample, sample_id, write_tables
-from labeling import processes
+
+env.apply()  # the entry points' environment defaults (offline, quiet, project-local FiftyOne and Prefect homes)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from datasets.config import read_params
+from core.config import read_params
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("datasets", "labeling", "training", "flows")
+PACKAGES = ("core", "datasets", "labeling", "training", "flows")
 
 
 def module_file(name: str) -> Path | None:

@@ -8,8 +8,8 @@ import importlib
 import pytest
 import yaml
 
-from datasets import io
-from datasets.config import ParamsError, load_section
+from core import io
+from core.config import ParamsError, load_section
 
 # section -> its dataclass (module, name): every section a stage loads
 SECTION_CLASSES = {

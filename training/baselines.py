@@ -70,7 +70,7 @@ class EnsemblePredictor:
     name = "ensemble"
 
     def __init__(self, params_path: Path | str = "params.yaml"):
-        from datasets.config import load_section
+        from core.config import load_section
         from labeling.autolabel import AutolabelParams
 
         self.params = load_section("autolabel", AutolabelParams, params_path)

@@ -179,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m training bench --model M [--model M2 ...] [--frames N] [--image IMG]`: print the fps table."""
     import argparse
 
-    from datasets import io
-    from datasets.cli import setup_logging
+    from core import io
+    from core.cli import setup_logging
     from training.predict import load_predictor
 
     parser = argparse.ArgumentParser(prog="python -m training bench", description=main.__doc__)

@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datasets import io
+from core import io
 
 log = logging.getLogger(__name__)
 

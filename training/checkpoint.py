@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from datasets import io
-from datasets.config import from_dict
+from core import io
+from core.config import from_dict
 from training.model import MattingNet, ModelConfig
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 from torch.utils.data import BatchSampler, Dataset, Sampler
 
-from datasets import io
+from core import io
 from datasets.store import Store
 
 log = logging.getLogger(__name__)

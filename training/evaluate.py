@@ -25,9 +25,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from datasets import io
-from datasets.cli import progress, stage_main
-from datasets.config import ParamsError
+from core import io
+from core.cli import progress, stage_main
+from core.config import ParamsError
 from training import bench
 from datasets.masks import to_uint8
 from datasets.pairs import Pair, load_pair, match_pairs
@@ -49,7 +49,7 @@ class EvaluateParams:
     # one, like MediaPipe's single XNNPACK thread: a 0.3M-parameter model gains ~5% from a second
     # thread on an idle CPU and loses 2-3x when the other core is busy
 
-    RANGES: ClassVar[dict[str, str]] = {"tile_width": ">= 16"}  # other numbers: >= 0 (datasets.config)
+    RANGES: ClassVar[dict[str, str]] = {"tile_width": ">= 16"}  # other numbers: >= 0 (core.config)
 
     def __post_init__(self):
         unknown = sorted(set(self.fps_sizes) - set(bench.FRAME_SIZES))

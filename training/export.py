@@ -22,8 +22,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from datasets import io
-from datasets.cli import stage_main
+from core import io
+from core.cli import stage_main
 from training.checkpoint import load_model
 from training.model import MattingNet, count_parameters
 from training.predict import to_input

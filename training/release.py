@@ -23,9 +23,9 @@ from typing import Any
 import jinja2
 import yaml
 
-from datasets import io
-from datasets.cli import setup_logging
-from datasets.config import load_section, read_params
+from core import io
+from core.cli import setup_logging
+from core.config import load_section, read_params
 from training import summary
 from training.checkpoint import model_from_state, read_checkpoint, save_weights
 from training.model import MattingNet, count_parameters

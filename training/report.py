@@ -29,8 +29,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from datasets import io  # noqa: E402
-from datasets.cli import setup_logging  # noqa: E402
+from core import io  # noqa: E402
+from core.cli import setup_logging  # noqa: E402
 from datasets.store import Store  # noqa: E402
 from training import summary  # noqa: E402
 from training.metrics import HIGHER_IS_BETTER  # noqa: E402

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from datasets import io
-from datasets.cli import stage_main
+from core import io
+from core.cli import stage_main
 from datasets.store import Store
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from datasets.cli import setup_logging, write_metrics
-from datasets.config import load_section
+from core.cli import setup_logging, write_metrics
+from core.config import load_section
 from training import distributed
 from training.checkpoint import init_from, read_checkpoint, save_checkpoint
 from training.data import AugmentParams, MattingDataset, OrientedBatches, composite_items, store_items
@@ -55,7 +55,7 @@ class TrainParams:
     loss: LossParams = field(default_factory=LossParams)  # loss term weights
     augment: AugmentParams = field(default_factory=AugmentParams)  # augmentation ranges
 
-    # numbers not listed: >= 0 (datasets.config.DEFAULT_RANGE)
+    # numbers not listed: >= 0 (core.config.DEFAULT_RANGE)
     RANGES: ClassVar[dict[str, str]] = {"epochs": ">= 1", "batch_size": ">= 1", "lr": "> 0", "min_lr": "0..1"}
 
 

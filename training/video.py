@@ -23,9 +23,9 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from datasets import io
-from datasets import cli
-from datasets.cli import stage_main
+from core import io
+from core import cli
+from core.cli import stage_main
 from datasets.masks import edge_band
 from training.bench import Compositor
 from training.predict import load_predictor

@@ -11,7 +11,6 @@ import importlib
 from pathlib import Path
 from types import ModuleType
 
-import datasets  # noqa: F401  (environment defaults)
 from datasets.readers.common import Item, Labels, UnusableInput
 
 FORMATS = ("coco", "voc", "supervisely", "aisegment", "images")

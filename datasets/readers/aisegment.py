@@ -17,7 +17,7 @@ from typing import Iterator
 
 from PIL import Image
 
-from datasets.io import BadFile
+from core.io import BadFile
 from datasets.readers.common import Item, Labels, UnusableInput, read_label_png, walk_files
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from datasets.io import BadFile
+from core.io import BadFile
 from datasets.readers.common import (Item, Labels, UnusableInput, check_declared_size, inside,
                                      outside_defect, relative, splits_by_name)
 

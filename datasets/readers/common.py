@@ -4,7 +4,7 @@ A reader has two halves. ``open_source(src, ...)`` runs in the parent process: i
 input is usable (else :class:`UnusableInput`) and returns a source whose ``items()`` yields light,
 picklable :class:`Item` descriptors in a stable order. ``labels(item)`` runs in a worker process: it
 reads whatever annotation the item points to and returns :class:`Labels` (or ``None`` when the item
-holds no person), raising :class:`datasets.io.BadFile` for a bad item.
+holds no person), raising :class:`core.io.BadFile` for a bad item.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from datasets import io
+from core import io
 from datasets.store import SPLITS
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from datasets.io import MAX_IMAGE_PIXELS, BadFile
+from core.io import MAX_IMAGE_PIXELS, BadFile
 from datasets.readers.common import (Item, Labels, UnusableInput, check_declared_size, relative, sorted_files,
                                      splits_by_name)
 

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from datasets.io import BadFile
+from core.io import BadFile
 from datasets.readers.common import (Item, Labels, UnusableInput, inside, outside_defect, read_label_png,
                                      relative, sorted_files)
 

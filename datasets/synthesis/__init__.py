@@ -7,4 +7,3 @@
 composite in one place and renders it), ``clips`` (smooth motion), ``contact_sheet``.
 The stage itself is ``datasets/synthesize.py``.
 """
-import datasets  # noqa: F401  (environment defaults)

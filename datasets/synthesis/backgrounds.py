@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from datasets import io
+from core import io
 from datasets.synthesis.checks import check_between, check_range, check_unit
 
 log = logging.getLogger(__name__)

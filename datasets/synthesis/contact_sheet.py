@@ -6,7 +6,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from datasets import io
+from core import io
 
 
 def _thumb(array: np.ndarray, width: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from datasets import io
+from core import io
 from datasets.store import SPLITS, Store
 from datasets.synthesis.foreground import ForegroundParams, estimate_foreground
 from datasets.synthesis import placement as pl

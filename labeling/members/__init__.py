@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from datasets.cli import native_stderr
+from core.cli import native_stderr
 from labeling.members.base import Member, MemberSettings, ModelFileMissing, ModelFiles
 
 __all__ = ["DEFAULT", "Member", "MemberSettings", "ModelFileMissing", "ModelFiles", "clear_cache", "create", "get",

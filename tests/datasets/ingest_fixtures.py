@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from datasets import io
+from core import io
 from datasets.ingest import IngestParams, run
 from datasets.readers.supervisely import encode_bitmap
 from datasets.readers.voc import palette

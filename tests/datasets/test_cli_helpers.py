@@ -1,14 +1,14 @@
-"""datasets/cli.py: native stderr captured while models load, progress counted in samples, quiet HTTP logs."""
+"""core/cli.py: native stderr captured while models load, progress counted in samples, quiet HTTP logs."""
 from __future__ import annotations
 
 import logging
 import os
 
-from datasets import cli
+from core import cli
 
 
 def test_native_stderr_is_captured_and_logged_at_debug(capfd, caplog):
-    with caplog.at_level(logging.DEBUG, logger="datasets.cli"):
+    with caplog.at_level(logging.DEBUG, logger="core.cli"):
         with cli.native_stderr("loading a model"):
             os.write(2, b"W0000 inference_feedback_manager.cc:114] Feedback manager requires ...\n")
             os.write(2, b"12:00:00 WARNING labeling.members: a line of our own log\n")

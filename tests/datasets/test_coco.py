@@ -7,9 +7,9 @@ from ingest_fixtures import (accounting_holds, bomb_png, coco_source, ingest, ma
                              tables, write_jpeg, write_truncated_jpeg)
 from pycocotools import mask as mask_utils
 
-from datasets import io
+from core import io
 from datasets.ingest import IngestParams
-from datasets.io import BadFile
+from core.io import BadFile
 from datasets.readers.coco import decode_segmentation, rle_counts, rle_counts_from_string
 from datasets.readers.common import UnusableInput
 

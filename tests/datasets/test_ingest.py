@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from ingest_fixtures import accounting_holds, coco_source, ingest, square, tables
 
-from datasets import io
-from datasets.config import ParamsError, from_dict
+from core import io
+from core.config import ParamsError, from_dict
 from datasets.ingest import IngestParams, main
 from datasets.store import Store
 
@@ -111,7 +111,7 @@ def test_params_are_checked():
 
 
 def test_the_repository_params_load(repo_root):
-    from datasets.config import load_section
+    from core.config import load_section
     params = load_section("ingest", IngestParams, repo_root / "params.yaml")
     assert params.person_classes["coco"] == ["person"]
 

@@ -19,7 +19,7 @@ import pytest
 from ingest_fixtures import (PARAMS, ais_pair, coco_source, ingest, reasons, sly_ann, sly_polygon, sly_source,
                              square, tables, write_jpeg)
 
-from datasets import io
+from core import io
 from datasets.ingest import Job, convert, main
 from datasets.readers import module
 from datasets.store import LOCK, MARKER, StoreError

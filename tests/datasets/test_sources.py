@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from datasets.config import ParamsError
+from core.config import ParamsError
 from datasets.sources import Source, load_sources
 
 

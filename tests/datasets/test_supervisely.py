@@ -9,7 +9,7 @@ import pytest
 from ingest_fixtures import (accounting_holds, bomb_png, ingest, mask_of, png, reasons, row, sly_ann,
                              sly_bitmap_object, sly_polygon, sly_source, tables, write_truncated_jpeg)
 
-from datasets import io
+from core import io
 from datasets.readers.common import UnusableInput
 from datasets.readers.supervisely import decode_bitmap, encode_bitmap
 

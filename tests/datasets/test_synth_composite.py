@@ -102,7 +102,7 @@ def test_generated_backgrounds_are_deterministic_and_vary():
 
 
 def test_background_folder_skips_unreadable_files(tmp_path):
-    from datasets import io
+    from core import io
 
     io.write_png(tmp_path / "room.png", np.full((90, 160, 3), 100, np.uint8))
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")

@@ -10,9 +10,10 @@ import pandas as pd
 import yaml
 import pytest
 
-from datasets import io, masks
+from core import io
+from datasets import masks
 from datasets.__main__ import main as datasets_main
-from datasets.config import load_section
+from core.config import load_section
 from datasets.store import Store
 from datasets.synthesis.params import SynthesisParams
 from datasets import synthesize

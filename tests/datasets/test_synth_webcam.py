@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets import io, masks
+from core import io
+from datasets import masks
 from datasets.synthesis import placement as pl
 from datasets.synthesis import scene as sc
 from datasets.synthesis import warp

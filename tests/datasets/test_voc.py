@@ -8,7 +8,7 @@ import pytest
 from ingest_fixtures import (PARAMS, accounting_holds, bomb_png, ingest, mask_of, png, reasons, row, tables,
                              voc_source, write_truncated_jpeg)
 
-from datasets import io
+from core import io
 from datasets.readers.common import UnusableInput
 from datasets.store import split_for
 

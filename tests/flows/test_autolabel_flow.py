@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from datasets.config import load_section
+from core.config import load_section
 from datasets.store import Store
 from labeling import autolabel
 from labeling.autolabel import AutolabelParams

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from datasets import io
+from core import io
 from flows import dvc
 
 # Shrinks every stage to seconds; merged into the copy's params.yaml (section by section).

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets import io
+from core import io
 from flows import plots
 
 

@@ -11,7 +11,7 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows import server
-from labeling import processes
+from core import processes
 
 
 async def _scheduled_runs(api_url: str) -> tuple[list[str], list[str]]:

@@ -19,9 +19,9 @@ import pandas as pd
 import psutil
 import pytest
 
-from datasets import io
+from core import io
 from datasets.store import Sample, Store, sample_id, write_tables
-from labeling.processes import free_port
+from core.processes import free_port
 
 MEMBERS = ("mediapipe-selfie", "sinet")
 FLAG_BY_DECISION = {"keep": [], "refine": ["low_gt_boundary_iou"], "replace": ["low_gt_iou", "member_disagree"],

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from datasets import io
-from datasets.config import load_section
+from core import io
+from core.config import load_section
 from datasets.store import Store
 from labeling import autolabel
 from labeling.autolabel import AutolabelParams

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets import io
+from core import io
 from datasets.store import Store
 from labeling import clean
 from labeling.clean import CleanParams, DecideParams

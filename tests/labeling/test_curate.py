@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets import io
+from core import io
 from datasets.store import SAMPLE_COLUMNS, Store
 from labeling import curate
 from labeling.curate import CurateParams

@@ -12,10 +12,10 @@ import pandas as pd
 import psutil
 import pytest
 
-from datasets import io
+from core import io
 from datasets.store import Store
 from labeling import review
-from labeling.processes import alive, answers, free_port
+from core.processes import alive, answers, free_port
 from labeling.review import ReviewParams
 from tests.labeling._people_fixtures import labeled_store, write_params  # noqa: F401
 

@@ -8,8 +8,9 @@ import logging
 import numpy as np
 import pytest
 
-from datasets import io, masks
-from datasets.config import load_section
+from core import io
+from datasets import masks
+from core.config import load_section
 from datasets.store import Store
 from labeling import autolabel, fit_fusion
 from labeling.autolabel import AutolabelParams

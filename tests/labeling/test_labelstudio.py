@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import requests
 
-from datasets import io
+from core import io
 from datasets.store import Store
 from labeling import brush, studio
-from labeling.processes import free_port
+from core.processes import free_port
 from labeling.studio import StudioParams
 from tests.labeling._people_fixtures import make_store, write_labels, write_params  # noqa: F401
 

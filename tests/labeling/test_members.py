@@ -11,7 +11,8 @@ import pytest
 from onnx import TensorProto, helper
 from pycocotools import mask as mask_utils
 
-from datasets import io, masks
+from core import io
+from datasets import masks
 from labeling import members
 from labeling.members import MemberSettings, ModelFileMissing
 from labeling.members.zoom import ZoomParams, crop_windows, predict_zoomed

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets import io, masks
+from core import io
+from datasets import masks
 from labeling import members
 from labeling.members import MemberSettings, ModelFileMissing
 

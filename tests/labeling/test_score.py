@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from datasets import io
+from core import io
 from datasets.store import Store
 from labeling import score
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from datasets import io
+from core import io
 from datasets.store import Store
 from labeling import brush, studio
 from tests.labeling._people_fixtures import make_store, write_params

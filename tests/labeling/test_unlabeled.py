@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets import ingest, io
+from core import io
+from datasets import ingest
 from datasets.store import Store
 from labeling import autolabel, clean, curate
 from labeling.curate import choose

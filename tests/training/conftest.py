@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from datasets import io
+from core import io
 from training.checkpoint import save_checkpoint
 from training.model import MattingNet, ModelConfig
 

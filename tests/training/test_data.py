@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from datasets import io
+from core import io
 from training.data import (IDENTITY, AugmentParams, MattingDataset, composite_items, crop_matrix, draw_augment,
                            store_items)
 

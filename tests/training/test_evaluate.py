@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets import io
+from core import io
 from training.__main__ import main as training_main
 from training.evaluate import comparison_markdown
 

@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from datasets import io
+from core import io
 from training.__main__ import main as training_main
 from training.checkpoint import load_model
 from training.predict import OnnxPredictor, TorchPredictor

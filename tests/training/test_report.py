@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from datasets import io
+from core import io
 from datasets.store import Rejected, Store, quarantine_frame
 from training import report
 

@@ -1,7 +1,7 @@
 """The end of `make run`: ours vs the baselines as a small table, a verdict, where to look next."""
 from __future__ import annotations
 
-from datasets import io
+from core import io
 from training import summary
 
 MODELS = {"models/matting.onnx": {"n": 40, "iou": 0.91, "boundary_iou": 0.62, "mad": 21.5, "fps": 180.0},

@@ -70,7 +70,7 @@ def test_prior_channel_consistency_and_distillation(tiny_store, tiny_composites,
     import numpy as np
     import pandas as pd
 
-    from datasets import io
+    from core import io
 
     store, composites = tiny_store(n=6), tiny_composites(n=6)
     teacher = tmp_path / "labels" / "ensemble"

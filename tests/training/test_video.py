@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from datasets import io
+from core import io
 from training.__main__ import main as training_main
 from training.video import VideoParams, convert_video, one_frame_delay
 

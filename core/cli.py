@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from datasets import io
-from datasets.config import DEFAULT_RANGE, PARAMS_FILE, check_range, load_section
+from core import env, io
+from core.config import DEFAULT_RANGE, PARAMS_FILE, check_range, load_section
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ def run_command(prog: str, description: str, commands: dict[str, tuple[str, str]
     a user error (a bad path, a bad param, a server that does not answer) ends in one line, and
     in its traceback only with -v/--verbose.
     """
+    env.apply()  # before a command's module imports torch, FiftyOne or Prefect
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in commands:
         module = importlib.import_module(commands[argv[0]][0])

@@ -71,7 +71,7 @@ def load_section(section: str, cls: type[T], path: Path | str = PARAMS_FILE) -> 
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise ParamsError(f"{path}: unknown section(s) {unknown}; known: {list(SECTIONS)} "
-                          "(a typo? add a new section to datasets.config.SECTIONS)")
+                          "(a typo? add a new section to core.config.SECTIONS)")
     for part in section.split("."):
         if not isinstance(data, dict) or part not in data:
             raise ParamsError(f"{path}: no section `{section}` (expected a mapping for {cls.__name__})")

@@ -1,7 +1,9 @@
 """Environment defaults the stack needs to run offline and quietly (see ENVIRONMENT.md).
 
-Imported by ``datasets/__init__.py``, so every entry point (``python -m datasets|labeling|training|flows``,
-DVC stages, tests) gets them without anyone exporting them by hand. Values already set win.
+Applied once, at entry: by ``core.cli.run_command`` (every ``python -m datasets|labeling|training|flows``
+command, so every DVC stage and flow), by the benchmark scripts and by the tests' conftest, before
+they import torch, FiftyOne or Prefect. A notebook that uses the packages as a library calls
+``core.env.apply()`` first. Values already set win.
 """
 from __future__ import annotations
 
@@ -20,6 +22,10 @@ DEFAULTS = {
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
     "MODEL_CHECKSUM_DISABLED": "1",
     "FIFTYONE_DATABASE_DIR": str(ROOT / ".fiftyone" / "db"),
+    # OpenMP threads that sleep when idle instead of spinning (read when torch is imported). With spinning
+    # (the default), two processes on a busy 2-core machine made a training step 50x slower (0.2 s ->
+    # 10-14 s); passive waiting costs little on an idle machine.
+    "OMP_WAIT_POLICY": "PASSIVE",
 }
 
 
