@@ -49,8 +49,8 @@ labelstudio: $(LS_VENV)/.installed
 $(VEGA)/vega-embed/build/vega-embed.min.js:
 	npm install --silent --no-audit --no-fund --prefix $(CACHE)/vega vega@5.33.0 vega-lite@5.23.0 vega-embed@6.29.0
 
-$(PLOTS_TEMPLATE): $(VEGA)/vega-embed/build/vega-embed.min.js flows/plots.py
-	$(PY) -m flows plots-template --node-modules $(VEGA) --out $@
+$(PLOTS_TEMPLATE): $(VEGA)/vega-embed/build/vega-embed.min.js training/plots_template.py
+	$(PY) -m training plots-template --node-modules $(VEGA) --out $@
 
 # Headless Chromium for the report test (Debian's package).
 chromium:
@@ -61,7 +61,7 @@ git-repo:
 	@git rev-parse --git-dir >/dev/null 2>&1 || { git init -q && git add -A && git -c user.name=setup -c user.email=setup@localhost commit -qm "initial"; }
 
 plots: setup
-	$(PY) -m flows plots --template $(PLOTS_TEMPLATE) --out reports/plots
+	$(PY) -m training plots --template $(PLOTS_TEMPLATE) --out reports/plots
 
 # The released model (README "The release model"): the same stages over the real people in ../shared/data
 # (profile release/params.yaml, outputs under release/), then training/weights/ with its model card.

@@ -13,8 +13,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "label-round": ("flows.label_round", "one Label Studio correction round: push, wait, pull, retrain"),
     "retrain": ("flows.retrain", "retrain, evaluate and promote the model when it beats the champion"),
     "serve": ("flows.serve", "serve the retraining flow on its cron schedule"),
-    "plots": ("flows.plots", "render training and evaluation plots offline (reports/plots/index.html)"),
-    "plots-template": ("flows.plots_template", "build the offline plots template (vega inlined; `make setup`)"),
 }
 
 

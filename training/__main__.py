@@ -14,8 +14,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("training.report", "write the run report (reports/index.html)"),
     "summary": ("training.summary", "print ours vs the baselines: a small table and a verdict"),
     "release": ("training.release", "write training/weights/ (weights, ONNX, model card) from the release run"),
-    "bench": ("training.bench", "print end-to-end frames per second per model, frame size and threads"),
     "video": ("training.video", "matte a video file (background blur or replacement)"),
+    "plots": ("training.plots", "render training and evaluation plots offline (reports/plots/index.html)"),
+    "plots-template": ("training.plots_template", "build the offline plots template (vega inlined; `make setup`)"),
 }
 
 

@@ -144,7 +144,7 @@ def test_metrics_params_plots_commands(repo):
     template = repo / ".cache" / "dvc_plots_template.html"
     if not template.is_file():
         shutil.copytree(Path(__file__).resolve().parents[2] / ".cache", repo / ".cache", dirs_exist_ok=True)
-    sh(repo, sys.executable, "-m", "flows", "plots", "--template", str(template), "--out", "plots-out")
+    sh(repo, sys.executable, "-m", "training", "plots", "--template", str(template), "--out", "plots-out")
     html = (repo / "plots-out" / "index.html").read_text()
     assert "cdn.jsdelivr" not in html and "vega" in html
 

@@ -1,14 +1,11 @@
-"""DVC plots that render offline.
+"""`python -m training plots [--template T] [--out DIR] [--reports DIR]`: DVC plots that render offline.
 
-`dvc plots show` writes HTML that loads vega, vega-lite and vega-embed from a CDN: blank on a machine
-without internet. ``plots-template`` builds an HTML template with the three libraries inlined (from the
-npm registry, installed by `make setup`), without the ``{scripts}`` placeholder through which DVC
-would add its CDN tags. ``plots`` takes DVC's plot specs (`dvc plots show --json`: the training curves),
-titles each in words, adds evaluation plots (IoU per model, fps per frame size, a histogram of
-per-image IoU, from `reports/eval`) and writes one page with that template.
+Takes DVC's plot specs (`dvc plots show --json`: the training curves), titles each in words, adds
+evaluation plots (IoU per model, fps per frame size, a histogram of per-image IoU, from `reports/eval`)
+and writes one page, ``OUT/index.html``, with the offline template of `python -m training plots-template`
+(vega inlined: `dvc plots show`'s own page loads it from a CDN, blank without internet).
 
-    python -m flows plots-template --node-modules .cache/vega/node_modules --out .cache/dvc_plots_template.html
-    python -m flows plots --template .cache/dvc_plots_template.html --out reports/plots
+    python -m training plots --template .cache/dvc_plots_template.html --out reports/plots
 """
 from __future__ import annotations
 
@@ -16,48 +13,19 @@ import argparse
 import json
 import logging
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from core import io
-from core.cli import setup_logging
-from flows import dvc
+from core.cli import stage_main
 from training import summary
 
 log = logging.getLogger(__name__)
 
-# vega 5.33 / vega-lite 5.23 / vega-embed 6.29 (npm), the v5 line DVC's specs use; inlined in this order.
-LIBRARIES = ("vega/build/vega.min.js", "vega-lite/build/vega-lite.min.js", "vega-embed/build/vega-embed.min.js")
-
-PAGE = """<!DOCTYPE html>
-<html>
-<head>
-  <meta charset="utf-8">
-  <title>Training and evaluation plots</title>
-  {inline}
-  <style>table {{ border-spacing: 15px; }} body {{ font-family: sans-serif; }}</style>
-</head>
-<body>
-  {{plot_divs}}
-</body>
-</html>
-"""
-
-
-def build_template(node_modules: Path) -> str:
-    """The template text: PAGE with each library's code in its own <script> element."""
-    scripts = []
-    for relative in LIBRARIES:
-        path = node_modules / relative
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing (run `make setup`, which installs vega, vega-lite "
-                                    "and vega-embed from the npm registry)")
-        code = path.read_text().replace("</script", "<\\/script")
-        scripts.append(f"<script type=\"text/javascript\">\n{code}\n</script>")
-    return PAGE.format(inline="\n".join(scripts))
-
+DVC = [sys.executable, "-m", "dvc"]  # this environment's DVC, whatever PATH says
 
 # Training curves (reports/train/plots/metrics/<group>/<name>.tsv) in words.
 CURVE_TITLES = {"lr": "Learning rate", "total": "total loss", "loss": "loss", "iou": "IoU (higher is better)",
@@ -77,7 +45,7 @@ def curve_title(path: str) -> str:
 
 def dvc_specs(cwd: Path | str = ".") -> list[dict[str, Any]]:
     """DVC's vega-lite specs of the training curves, each titled in words."""
-    out = subprocess.run([*dvc.DVC, "plots", "show", "--json"], cwd=cwd, check=True, capture_output=True,
+    out = subprocess.run([*DVC, "plots", "show", "--json"], cwd=cwd, check=True, capture_output=True,
                          text=True).stdout
     specs = []
     for path, entries in sorted(json.loads(out or "{}").get("data", {}).items()):
@@ -149,24 +117,16 @@ def show(template: Path, out: Path, reports: Path = Path("reports")) -> Path:
     return path
 
 
-def main_template(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows plots-template", description=__doc__)
-    parser.add_argument("--node-modules", type=Path, required=True, help="npm folder holding vega, vega-lite, vega-embed")
-    parser.add_argument("--out", type=Path, required=True, help="template file to write")
-    args = parser.parse_args(argv)
-    setup_logging()
-    io.write_text(args.out, build_template(args.node_modules))
-    log.info("wrote %s", args.out)
-    return 0
+def _add_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--template", type=Path, default=Path(".cache/dvc_plots_template.html"),
+                        help="offline template (`python -m training plots-template`)")
+    parser.add_argument("--out", type=Path, default=Path("reports/plots"), help="folder of index.html to write")
+    parser.add_argument("--reports", type=Path, default=Path("reports"), help="reports folder (evaluation plots)")
+
+
+def _run(args: argparse.Namespace) -> None:
+    log.info("wrote %s", show(args.template, args.out, args.reports))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows plots", description=__doc__)
-    parser.add_argument("--template", type=Path, default=Path(".cache/dvc_plots_template.html"),
-                        help="offline template (`python -m flows plots-template`)")
-    parser.add_argument("--out", type=Path, default=Path("reports/plots"), help="folder of index.html to write")
-    parser.add_argument("--reports", type=Path, default=Path("reports"), help="reports folder (evaluation plots)")
-    args = parser.parse_args(argv)
-    setup_logging()
-    log.info("wrote %s", show(args.template, args.out, args.reports))
-    return 0
+    return stage_main("python -m training plots", __doc__, None, None, _add_args, _run, argv)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from core import io
-from flows import plots
+from training import plots
 
 
 def _eval_reports(tmp_path):
