@@ -4,9 +4,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +24,13 @@ def _env() -> dict[str, str]:
 
 class DvcError(RuntimeError):
     """A `dvc` command that failed; the message carries its output."""
+
+
+class PipelineError(ValueError):
+    """dvc.yaml lacks a stage, an option or a path that a flow reads from it."""
+
+
+PIPELINE = "dvc.yaml"  # where every path is written; flows read theirs from it
 
 
 def _run(args: list[str], cwd: Path | str = ".") -> str:
@@ -61,3 +71,53 @@ def default_remote(cwd: Path | str = ".") -> str | None:
 
 def push(cwd: Path | str = ".") -> str:
     return _run(["push"], cwd)
+
+
+# --- where things are: dvc.yaml, read as written -------------------------------------------------
+
+def _pipeline(cwd: Path | str) -> dict:
+    path = Path(cwd) / PIPELINE
+    if not path.is_file():
+        raise PipelineError(f"{path}: no pipeline (run from the repository root)")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def _literal(value: str, where: str) -> str:
+    if "${" in value:
+        raise PipelineError(f"{where}: {value!r} is a template; a flow reads only literal paths")
+    return value
+
+
+def _stage(stage: str, cwd: Path | str) -> dict:
+    stages = _pipeline(cwd).get("stages", {})
+    if stage not in stages:
+        raise PipelineError(f"{Path(cwd) / PIPELINE}: no stage {stage!r} (stages: {sorted(stages)})")
+    return stages[stage]
+
+
+def stage_option(stage: str, option: str, cwd: Path | str = ".") -> Path:
+    """The path ``option`` gives ``stage``'s command in dvc.yaml, relative to ``cwd``
+    (``stage_option("evaluate", "--out")`` -> ``reports/eval``)."""
+    words = shlex.split(_stage(stage, cwd).get("cmd", ""))
+    if option not in words[:-1]:
+        raise PipelineError(f"{Path(cwd) / PIPELINE}: stage {stage!r} has no {option} in its command")
+    return Path(cwd) / _literal(words[words.index(option) + 1], f"{PIPELINE} stage {stage} {option}")
+
+
+def stage_outs(stage: str, cwd: Path | str = ".") -> list[Path]:
+    """The outputs dvc.yaml declares for ``stage`` (``outs``, not metrics or plots), relative to ``cwd``."""
+    outs = [out if isinstance(out, str) else next(iter(out)) for out in _stage(stage, cwd).get("outs", [])]
+    return [Path(cwd) / _literal(out, f"{PIPELINE} stage {stage}") for out in outs]
+
+
+def flow_path(name: str, cwd: Path | str = ".") -> Path:
+    """What the flows keep beside the pipeline (``vars: flows: NAME``: the champion, round states), relative
+    to ``cwd``: written in dvc.yaml with every other path, though no stage writes it."""
+    paths: dict = {}
+    for entry in _pipeline(cwd).get("vars", []):
+        if isinstance(entry, dict):
+            paths.update(entry.get("flows", {}))
+    if name not in paths:
+        raise PipelineError(f"{Path(cwd) / PIPELINE}: no `vars: - flows: {name}:` (a path a flow keeps; "
+                            f"it has {sorted(paths)})")
+    return Path(cwd) / _literal(str(paths[name]), f"{PIPELINE} vars flows.{name}")

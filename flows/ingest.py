@@ -16,7 +16,7 @@ from pathlib import Path
 from prefect import flow, task
 
 from datasets import ingest
-from core.cli import setup_logging, write_metrics
+from core.cli import stage_main
 from core.config import load_section
 from datasets.sources import load_sources
 from flows.tasks import retry_on_io
@@ -42,18 +42,20 @@ def ingest_sources(stores: str = "data/stores", only: list[str] | None = None,
     return {name: future.result() for name, future in futures.items()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows ingest", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stores", default="data/stores", help="one store per source is written here")
     parser.add_argument("--only", nargs="*", help="source names to ingest (default: all)")
-    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    parser.add_argument("--metrics", type=Path, help="write every source's counts here (JSON)")
-    args = parser.parse_args(argv)
-    setup_logging()
-    results = ingest_sources(args.stores, args.only, args.params)
+
+
+def _run(_: ingest.IngestParams, args: argparse.Namespace) -> dict[str, dict]:
+    # the kernel has checked the section (a bad param exits 2); the flow reads its params file itself
+    results = ingest_sources(args.stores, args.only, str(args.params))
     for name, figures in results.items():
         log.info("%s: %d samples, %d quarantined, %d without a person", name, figures["samples"],
                  figures["quarantined"], figures["no_person"])
-    write_metrics(args.metrics, results)
-    return 0
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m flows ingest", __doc__, "ingest", ingest.IngestParams, _add_args, _run, argv,
+                      metrics_help="write every source's counts here (JSON)")

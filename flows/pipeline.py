@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from core.cli import setup_logging
-from flows import tasks
+from core.cli import stage_main
+from flows import dvc, tasks
 from training import summary
 
 log = logging.getLogger(__name__)
@@ -90,14 +89,18 @@ def pipeline(until: str = STAGES[-1], cwd: str = ".") -> dict[str, dict]:
     return metrics
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows pipeline", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", default=STAGES[-1], choices=STAGES, metavar="STAGE",
                         help=f"last stage to bring up to date (default: {STAGES[-1]}; one of {', '.join(STAGES)})")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    pipeline(until=args.until)
-    print(summary.end_of_run(Path("reports"), dvc_output_shown=False))  # the result (module loggers are silenced)
-    return 0
+
+
+def _run(args: argparse.Namespace) -> dict[str, dict]:
+    metrics = pipeline(until=args.until)
+    reports = dvc.stage_option("report", "--reports")  # where the pipeline's stages write their figures
+    print(summary.end_of_run(reports, dvc_output_shown=False))  # the result (module loggers are silenced)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m flows pipeline", __doc__, None, None, _add_args, _run, argv,
+                      metrics_help="write every stage's metrics (by metrics file) here (JSON)")

@@ -5,9 +5,13 @@ Each run:
 2. asks DVC what is out of date; with nothing new and a champion in place it stops and says so;
 3. `dvc repro` (the whole pipeline: curation, synthesis, training, export, evaluation, report);
 4. evaluates the current champion on the same fixed test set as the candidate;
-5. promotes the candidate (copies it to `models/champion/`) only when it is better by the margin in
-   params and no guard metric regresses; every decision goes to `reports/retrain/history.jsonl`;
+5. promotes the candidate (copies it to the champion folder) only when it is better by the margin in
+   params and no guard metric regresses; every decision goes to the retrain history;
 6. `dvc push` when a default remote is configured.
+
+Every path comes from dvc.yaml: the test set, the candidate and its metrics from the `evaluate` stage's
+command, the model files from the `train` and `export` stages' outputs, the corrections folder from the
+`curate` stage's command, the champion and the history from `vars: flows` (`champion`, `retrain`).
 
     python -m flows retrain          # one run now
     python -m flows serve            # serve it on the cron schedule in params (retrain.cron)
@@ -17,27 +21,23 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from core.cli import setup_logging
+from core.cli import stage_main
 from core.config import load_section
+from core.processes import ServerError
 from flows import dvc, tasks
-from training import champion
+from flows.label_round import studio_params
+from labeling import studio
+from training import champion, evaluate
 
 log = logging.getLogger(__name__)
 
-# The pipeline's outputs this flow reads (dvc.yaml writes them; other tools read these paths too).
-MODEL_FILES = ("models/matting.pt", "models/matting.onnx", "models/matting.int8.onnx")
-CANDIDATE_METRICS = "reports/eval/metrics.json"
-TESTSET = "data/testset"
-CHAMPION_DIR = "models/champion"
-CHAMPION_EVAL = "reports/retrain/champion-eval"
-HISTORY = "reports/retrain/history.jsonl"
+HISTORY, CHAMPION_EVAL = "history.jsonl", "champion-eval"  # in dvc.yaml's `vars: flows: retrain` folder
+REPORTED = ("iou", "boundary_iou", "mad", "grad", "n")  # the figures of each side a decision records
 
 
 @dataclass(frozen=True)
@@ -50,33 +50,55 @@ class RetrainParams:
     # the release ("" or a missing file: the first candidate is promoted)
 
 
+@dataclass(frozen=True)
+class Paths:
+    """What a retraining run reads and writes, as dvc.yaml names it (relative to the run's folder)."""
+    model: Path             # `evaluate --model`: the candidate scored on the test set (and the champion's file name)
+    images: Path            # `evaluate --images`, `--masks`: the fixed test set
+    masks: Path
+    candidate_eval: Path    # `evaluate --out`: the candidate's metrics.json
+    model_files: list[Path]  # the `train` and `export` stages' outs: what a promotion copies
+    corrections: Path       # `curate --corrections`: where pulled rounds go
+    champion: Path          # `vars: flows: champion`
+    reports: Path           # `vars: flows: retrain`: history.jsonl, champion-eval/
+
+    @classmethod
+    def of(cls, root: Path) -> Paths:
+        def option(stage: str, name: str) -> Path:
+            return dvc.stage_option(stage, name, root)
+
+        return cls(model=option("evaluate", "--model"), images=option("evaluate", "--images"),
+                   masks=option("evaluate", "--masks"), candidate_eval=option("evaluate", "--out"),
+                   model_files=dvc.stage_outs("train", root) + dvc.stage_outs("export", root),
+                   corrections=option("curate", "--corrections"), champion=dvc.flow_path("champion", root),
+                   reports=dvc.flow_path("retrain", root))
+
+
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=tasks.retry_on_io)
-def pull_corrections(cwd: str) -> str:
+def pull_corrections(params: studio.StudioParams, corrections: Path) -> str:
     """Pull the newest correction round from Label Studio; a server that does not answer is not fatal."""
-    proc = subprocess.run([sys.executable, "-m", "labeling", "studio", "pull", "--latest",
-                           "--out", "data/corrections"], cwd=cwd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        why = (proc.stderr or proc.stdout).strip()[-500:]
-        get_run_logger().warning("no corrections pulled (Label Studio: %s)", why)
+    try:
+        client = studio.connect(params)
+        round_no = studio.latest_round(client, params)
+        studio.pull_round(params, round_no, corrections / f"round-{round_no}", client)
+    except (studio.StudioError, ServerError, FileNotFoundError) as e:
+        get_run_logger().warning("no corrections pulled (Label Studio: %s)", e)
         return "skipped"
     return "pulled"
 
 
 @task(retries=2, retry_delay_seconds=5, retry_condition_fn=tasks.retry_on_io)
-def evaluate_champion(cwd: str, initial: str = "") -> dict | None:
+def evaluate_champion(paths: Paths, params_path: Path, initial: Path | None = None) -> dict | None:
     """The champion's metrics on the current fixed test set: the promoted champion, else ``initial``
     (the release) when it exists, else None."""
-    root = Path(cwd)
-    model = root / CHAMPION_DIR / Path(MODEL_FILES[1]).name
+    model = paths.champion / paths.model.name
     if not model.is_file():
-        model = root / initial if initial else model
+        model = initial or model
     if not model.is_file():
         return None
-    out = root / CHAMPION_EVAL
-    subprocess.run([sys.executable, "-m", "training", "evaluate", "--model", str(model),
-                    "--images", f"{TESTSET}/images", "--masks", f"{TESTSET}/masks", "--out", str(out)],
-                   cwd=cwd, check=True, capture_output=True, text=True)
-    return json.loads((out / "metrics.json").read_text())
+    params = load_section("evaluate", evaluate.EvaluateParams, params_path)
+    return evaluate.run(params, str(model), paths.images, paths.masks, paths.reports / CHAMPION_EVAL,
+                        params_path=params_path)
 
 
 @flow(name="retrain")
@@ -84,37 +106,40 @@ def retrain(cwd: str = ".", params_file: str = "params.yaml") -> dict:
     """One retraining run; returns what it did (`action`: nothing | promoted | kept) and why."""
     root = Path(cwd)
     params = load_section("retrain", RetrainParams, root / params_file)
+    paths = Paths.of(root)
     if params.pull_corrections:
-        pull_corrections(cwd)
+        pull_corrections(studio_params(root, params_file), paths.corrections)
     stale = tasks.stale_stages(cwd)
-    has_champion = champion.champion_metrics(root / CHAMPION_DIR) is not None
+    has_champion = champion.champion_metrics(paths.champion) is not None
     if not stale and has_champion:
         get_run_logger().info("no new data and no changed stage since the last build: nothing to do")
         return {"action": "nothing", "reason": "no new data"}
     tasks.repro_stage.with_options(task_run_name="dvc repro (all)")(None, cwd=cwd)
-    candidate = json.loads((root / CANDIDATE_METRICS).read_text())
-    current = evaluate_champion(cwd, params.initial_champion)
+    candidate = json.loads((paths.candidate_eval / "metrics.json").read_text())
+    current = evaluate_champion(paths, root / params_file,
+                                root / params.initial_champion if params.initial_champion else None)
     decision = champion.decide(candidate, current, params.rule)
     action = "promoted" if decision.promote else "kept"
     if decision.promote:
-        champion.promote([root / f for f in MODEL_FILES], candidate, root / CHAMPION_DIR)
+        champion.promote(paths.model_files, candidate, paths.champion)
     entry = {"action": action, "reason": decision.reason, "stale_stages": stale,
-             "candidate": {k: candidate.get(k) for k in ("iou", "boundary_iou", "mad", "grad", "n")},
-             "champion": None if current is None else {k: current.get(k) for k in ("iou", "boundary_iou", "mad",
-                                                                                   "grad", "n")}}
-    champion.record(root / HISTORY, entry)
+             "candidate": {k: candidate.get(k) for k in REPORTED},
+             "champion": None if current is None else {k: current.get(k) for k in REPORTED}}
+    champion.record(paths.reports / HISTORY, entry)
     get_run_logger().info("%s: %s", action, decision.reason)
     if params.push and dvc.default_remote(cwd):
         dvc.push(cwd)
     return entry
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows retrain", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    args = parser.parse_args(argv)
-    setup_logging()
-    result = retrain(params_file=args.params)
+def _run(_: RetrainParams, args: argparse.Namespace) -> dict:
+    # the kernel has checked the section (a bad param exits 2); the flow reads its params file itself,
+    # as a scheduled run (`python -m flows serve`) does
+    result = retrain(params_file=str(args.params))
     log.info("retrain: %s", result["action"])
-    return 0
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m flows retrain", __doc__, "retrain", RetrainParams, lambda parser: None, _run, argv,
+                      metrics_help="write what the run did (action, reason, both sides' figures) here (JSON)")

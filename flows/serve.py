@@ -13,16 +13,16 @@ import os
 
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from core.cli import setup_logging
-from core.config import load_section
+from core.cli import stage_main
 from flows import server
 from flows.retrain import RetrainParams, retrain
 
 log = logging.getLogger(__name__)
 
 
-def serve(params_file: str = "params.yaml", name: str = "scheduled-retrain", port: int = 4200) -> None:
-    params = load_section("retrain", RetrainParams, params_file)
+def serve(params: RetrainParams, params_file: str = "params.yaml", name: str = "scheduled-retrain",
+          port: int = 4200) -> None:
+    """Serve the flow on ``params.cron``; each scheduled run reads ``params_file`` afresh."""
     with contextlib.ExitStack() as stack:
         if not os.environ.get("PREFECT_API_URL"):
             api_url = stack.enter_context(server.local_server(port))
@@ -32,14 +32,15 @@ def serve(params_file: str = "params.yaml", name: str = "scheduled-retrain", por
                       print_starting_message=False)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows serve", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="scheduled-retrain", help="deployment name")
     parser.add_argument("--port", type=int, default=4200, help="port of the local server started "
                         "when PREFECT_API_URL is not set")
-    args = parser.parse_args(argv)
-    setup_logging()
-    serve(args.params, args.name, args.port)
-    return 0
+
+
+def _run(params: RetrainParams, args: argparse.Namespace) -> None:
+    serve(params, str(args.params), args.name, args.port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m flows serve", __doc__, "retrain", RetrainParams, _add_args, _run, argv)
