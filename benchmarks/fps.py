@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", type=Path, help="photo used as the frame (default: synthetic)")
     parser.add_argument("--model-threads", type=int, default=1,
                         help="cap on our model's intra-op threads (0 = every CPU; evaluate.model_threads)")
+    parser.add_argument("--json", type=Path, help="also write the fps rows here (JSON)")
     args = parser.parse_args(argv)
     models = args.model or ["models/matting.onnx"]
     baselines = args.baseline or ["mediapipe-selfie", "mediapipe-landscape"]
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     image = io.read_image(args.image) if args.image else None
     rows = bench.fps_table(predictors, frames=args.frames, image=image)
     print(bench.format_table(rows))
+    if args.json:
+        io.write_json(args.json, rows)
     reference = {(r["size"], r["threads"]): r["fps"] for r in rows if r["model"] == baselines[0]}
     print(f"\nfps ratio model / {baselines[0]} (same row, same run):")
     for r in rows:

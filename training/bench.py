@@ -1,5 +1,8 @@
 """End-to-end speed: frames/second of the whole path a video call takes, per model, in one run.
 
+The library behind every fps figure: ``python -m training evaluate``'s fps rows and the one fps tool,
+``benchmarks/fps.py`` (tables, ratios against MediaPipe, the per-part split).
+
 One frame = resize to the model's input, inference, upsample the alpha to the frame, composite onto
 a background (``Compositor``: buffers reused across frames, as a real-time pipeline would). Rows for 640x360, 1280x720 and 1920x1080, with one thread and with all
 threads; the predictors are timed interleaved (frame by frame) so a busy machine slows them alike.
@@ -173,29 +176,3 @@ def format_table(rows: list[dict]) -> str:
                  if (model, mode, s) in cell else "" for s in sizes]
         lines.append(f"| {model} | {mode} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m training bench --model M [--model M2 ...] [--frames N] [--image IMG]`: print the fps table."""
-    import argparse
-
-    from core import io
-    from core.cli import setup_logging
-    from training.predict import load_predictor
-
-    parser = argparse.ArgumentParser(prog="python -m training bench", description=main.__doc__)
-    parser.add_argument("--model", action="append", required=True,
-                        help=".pt / .onnx / baseline name (repeat to compare in one run)")
-    parser.add_argument("--frames", type=int, default=30, help="timed frames per row (median)")
-    parser.add_argument("--image", type=Path, help="picture to use as the frame (default: a synthetic one)")
-    parser.add_argument("--json", type=Path, help="also write the rows here")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    predictors = {m: load_predictor(m) for m in args.model}
-    image = io.read_image(args.image) if args.image else None
-    rows = fps_table(predictors, frames=args.frames, image=image)
-    print(format_table(rows))
-    if args.json:
-        io.write_json(args.json, rows)
-    return 0

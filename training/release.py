@@ -12,7 +12,6 @@ OUT/MODEL_CARD.md   data (sources, sample counts, content hashes from the run's 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shutil
@@ -24,7 +23,7 @@ import jinja2
 import yaml
 
 from core import io
-from core.cli import setup_logging
+from core.cli import stage_main
 from core.config import load_section, read_params
 from training import summary
 from training.checkpoint import model_from_state, read_checkpoint, save_weights
@@ -98,8 +97,7 @@ def run(run_dir: Path, params_file: Path, out: Path, ablation: Path | None, spli
     return sizes
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training release", description=__doc__.splitlines()[0])
+def _add_args(parser) -> None:
     parser.add_argument("--run", type=Path, default=Path("release"),
                         help="the release pipeline's folder (dvc.yaml, dvc.lock, models/, reports/)")
     parser.add_argument("--params", type=Path, default=Path("release/params.yaml"), help="its params profile")
@@ -107,9 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ablation", type=Path, default=Path("release/ABLATION.md"),
                         help="Markdown of the measured ablation, put into the card as it is")
     parser.add_argument("--out", type=Path, default=Path("training/weights"), help="where the release goes")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    run(args.run, args.params, args.out, args.ablation if args.ablation.is_file() else None,
-        [s.strip() for s in args.splits.split(",") if s.strip()])
-    return 0
+
+
+def _run(args) -> dict:
+    sizes = run(args.run, args.params, args.out, args.ablation if args.ablation.is_file() else None,
+                [s.strip() for s in args.splits.split(",") if s.strip()])
+    return {"bytes": sizes}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m training release", __doc__, None, None, _add_args, _run, argv,
+                      metrics_help="write the released files' sizes here (JSON)")

@@ -11,7 +11,6 @@ The page is rendered from ``report.html.j2`` next to this module.
 """
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as dt
 import io as _io
@@ -30,7 +29,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from core import io  # noqa: E402
-from core.cli import setup_logging  # noqa: E402
+from core.cli import stage_main  # noqa: E402
 from datasets.store import Store  # noqa: E402
 from training import summary  # noqa: E402
 from training.metrics import HIGHER_IS_BETTER  # noqa: E402
@@ -384,14 +383,16 @@ def build(reports: Path, data: Path, root: Path | None = None) -> str:
         sections=[{"id": i, "title": t, "blocks": b} for i, t, b in sections])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training report", description=__doc__.splitlines()[0])
+def _add_args(parser) -> None:
     parser.add_argument("--reports", type=Path, default=Path("reports"), help="stage reports folder (default: reports)")
     parser.add_argument("--data", type=Path, default=Path("data"), help="pipeline data folder (default: data)")
     parser.add_argument("--out", type=Path, required=True, help="HTML file to write")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
+
+
+def _run(args) -> None:
     io.write_text(args.out, build(args.reports, args.data))
     log.info("wrote %s", args.out)
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m training report", __doc__, None, None, _add_args, _run, argv)

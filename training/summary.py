@@ -9,7 +9,6 @@ same table and verdict.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import subprocess
@@ -19,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from core.cli import stage_main
 from training.baselines import BASELINES
 
 # (key in comparison.json's models, column title, higher is better, format)
@@ -197,10 +197,14 @@ def _nested(flat: dict[str, Any], key: str) -> Any:
     return sub or None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training summary", description=__doc__.splitlines()[0])
+def _add_args(parser) -> None:
     parser.add_argument("--reports", type=Path, default=Path("reports"),
                         help="the pipeline's reports folder (reads eval/comparison.json; default: reports)")
-    args = parser.parse_args(argv)
+
+
+def _run(args) -> None:
     print(end_of_run(args.reports))
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m training summary", __doc__, None, None, _add_args, _run, argv)

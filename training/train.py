@@ -9,7 +9,6 @@ step per epoch), with no DVC experiment and no dvc.yaml written.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import time
@@ -22,7 +21,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from core.cli import setup_logging, write_metrics
+from core.cli import stage_main
 from core.config import load_section
 from training import distributed
 from training.checkpoint import init_from, read_checkpoint, save_checkpoint
@@ -298,8 +297,7 @@ def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list
             **{k.replace("/", "_"): round(v, 6) for k, v in figures.items()}}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training train", description=__doc__.splitlines()[0])
+def _add_args(parser) -> None:
     parser.add_argument("--store", type=Path, action="append", default=[], help="sample store (repeatable)")
     parser.add_argument("--composites", type=Path, action="append", default=[],
                         help="composites folder from `python -m datasets synthesize` (repeatable)")
@@ -308,16 +306,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (e.g. models/matting.pt)")
     parser.add_argument("--live-dir", type=Path, help="DVCLive folder for metrics and plots")
     parser.add_argument("--resume", action="store_true", help="continue from --out when it exists")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    parser.add_argument("--metrics", type=Path, help="write the final figures here (JSON)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    params = load_section("train", TrainParams, args.params)
-    model_config = load_section("model", ModelConfig, args.params)
-    figures = run(params, model_config, args.out, args.store, args.composites, args.live_dir, args.resume,
-                  args.teacher)
-    if figures:  # empty on ranks other than 0 under torchrun
-        write_metrics(args.metrics, figures)
-    return 0
 
+
+def _stage(params: TrainParams, args) -> dict:
+    model_config = load_section("model", ModelConfig, args.params)
+    return run(params, model_config, args.out, args.store, args.composites, args.live_dir, args.resume,
+               args.teacher)  # empty on torchrun ranks other than 0: the kernel writes no figures for them
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m training train", __doc__, "train", TrainParams, _add_args, _stage, argv,
+                      metrics_help="write the final figures here (JSON)")

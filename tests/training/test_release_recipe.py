@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_init_starts_from_weights_and_names_what_differs(tiny_store, params_file, tiny_model_args, tmp_path,
-                                                         capsys):
+                                                         caplog):
     init = tmp_path / "release.pt"
     torch.manual_seed(123)
     model = MattingNet(ModelConfig(**tiny_model_args))
@@ -40,13 +40,13 @@ def test_init_starts_from_weights_and_names_what_differs(tiny_store, params_file
     assert not all(torch.allclose(fresh[k], model.state_dict()[k]) for k in convs)
 
     other = params_file(model={"stem_channels": 4}, train={"init": str(init), "epochs": 1})
-    capsys.readouterr()
+    caplog.clear()
     assert training_main(["train", "--store", str(store), "--out", str(out), "--params", str(other)]) == 2
     assert re.search(r"release\.pt: `train\.init` is incompatible.*stem_channels: 8 in the file vs 4 in params",
-                     capsys.readouterr().err)
+                     caplog.text)
     missing = params_file(train={"init": str(tmp_path / "nope.pt"), "epochs": 1})
     assert training_main(["train", "--store", str(store), "--out", str(out), "--params", str(missing)]) == 2
-    assert re.search(r"nope\.pt: `train\.init` names no such file", capsys.readouterr().err)
+    assert re.search(r"nope\.pt: `train\.init` names no such file", caplog.text)
 
 
 def test_webcam_framing_puts_the_head_near_the_top_and_cuts_the_body():

@@ -36,19 +36,19 @@ def test_train_and_resume(tiny_store, tiny_composites, params_file, tmp_path):
     assert [r.split("\t")[0] for r in rows[1:]] == ["0", "1"]
 
 
-def test_resume_refuses_other_model_args(tiny_store, params_file, tmp_path, capsys):
+def test_resume_refuses_other_model_args(tiny_store, params_file, tmp_path, caplog):
     store = tiny_store(n=3)
     out = tmp_path / "m.pt"
     base = ["train", "--store", str(store), "--out", str(out)]
     assert training_main(base + ["--params", str(params_file(train={"epochs": 1, "batch_size": 1}))]) == 0
     other = params_file(model={"stem_channels": 4}, train={"epochs": 2, "batch_size": 1})
     assert training_main(base + ["--params", str(other), "--resume"]) == 2
-    assert "cannot resume" in capsys.readouterr().err
+    assert "cannot resume" in caplog.text
 
 
-def test_training_needs_data(params_file, tmp_path, capsys):
+def test_training_needs_data(params_file, tmp_path, caplog):
     assert training_main(["train", "--out", str(tmp_path / "m.pt"), "--params", str(params_file())]) == 2
-    assert "no training data" in capsys.readouterr().err
+    assert "no training data" in caplog.text
 
 
 def test_lr_schedule():
