@@ -1,6 +1,6 @@
 """What every stage entry point shares: the `python -m <package>` dispatcher, the stage kernel
-(``stage_main``: options, params, overrides, logging, exit codes, metrics), logging set-up, progress bars,
-native stderr capture, metrics files."""
+(``stage_main``, and ``actions_main`` for a stage of several actions: options, params, overrides, logging,
+exit codes, metrics), logging set-up, progress bars, native stderr capture, metrics files."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
@@ -151,23 +152,72 @@ def stage_main(prog: str, doc: str, section: str | None, params_cls: type | None
     section) returns the figures to write to ``--metrics``. ``overrides`` maps an option's dest to the params
     field it replaces when given (dotted for a nested dataclass: ``clips.frames``), so ``run`` reads every
     setting from ``params`` alone. Exit codes: 0 done; 1 ``StageFailed`` (its figures are written); 2 a user
-    error (``USER_ERRORS``: a bad path, param or input), logged in one line, its traceback only with -v.
+    error (``USER_ERRORS``: a bad path, param or input), logged in one line, its traceback only with -v, or a
+    ``UsageError`` (options that do not go together), said with the usage as argparse says its own errors.
     """
     parser = argparse.ArgumentParser(prog=prog, description=doc.strip().splitlines()[0])
     add_args(parser)
+    _kernel_args(parser, section, metrics_help)
+    return _run_stage(parser, parser.parse_args(argv), section, params_cls, run, overrides or {})
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action of a stage that has several (``python -m labeling studio push``), for ``actions_main``."""
+    help: str  # one line, in the stage's --help
+    add_args: Callable[[argparse.ArgumentParser], None]  # the action's own options
+    run: Callable[..., dict[str, Any] | None]  # as stage_main's ``run``
+    overrides: dict[str, str] = field(default_factory=dict)  # as stage_main's ``overrides``
+    metrics_help: str | None = "write the stage's figures here (JSON)"  # None: the action has no --metrics
+
+
+def actions_main(prog: str, doc: str, section: str | None, params_cls: type | None, actions: dict[str, Action],
+                 argv: list[str] | None = None) -> int:
+    """``stage_main`` for a stage of several actions: ``prog ACTION [options]``, each action with its own
+    options and the kernel's (``--params``, ``--metrics`` unless it has none, ``-v``), run as a stage."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.strip().splitlines()[0])
+    sub = parser.add_subparsers(dest="action", required=True)
+    for name, action in actions.items():
+        action_parser = sub.add_parser(name, help=action.help)
+        action.add_args(action_parser)
+        _kernel_args(action_parser, section, action.metrics_help)
+    args = parser.parse_args(argv)
+    action = actions[args.action]
+    return _run_stage(parser, args, section, params_cls, action.run, action.overrides)
+
+
+class UsageError(ValueError):
+    """Options that do not go together (found while running): the kernel says it as argparse does, exit 2."""
+
+
+def comma_list(value: str) -> list[str] | None:
+    """An argparse ``type``: ``"a, b,"`` -> ``["a", "b"]``; an empty list -> None (as if the option were not given)."""
+    return [v.strip() for v in value.split(",") if v.strip()] or None
+
+
+def _kernel_args(parser: argparse.ArgumentParser, section: str | None, metrics_help: str | None) -> None:
     if section is not None:
         parser.add_argument("--params", type=Path, default=PARAMS_FILE,
                             help=f"params file (section `{section}`; default: {PARAMS_FILE})")
-    parser.add_argument("--metrics", type=Path, help=metrics_help)
+    if metrics_help is None:
+        parser.set_defaults(metrics=None)
+    else:
+        parser.add_argument("--metrics", type=Path, help=metrics_help)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
+
+
+def _run_stage(parser: argparse.ArgumentParser, args: argparse.Namespace, section: str | None,
+               params_cls: type | None, run: Callable[..., dict[str, Any] | None], overrides: dict[str, str]) -> int:
     setup_logging(args.verbose)
+    prog = parser.prog if getattr(args, "action", None) is None else f"{parser.prog} {args.action}"
     try:
         if section is None:
             figures = run(args)
         else:
-            params = with_overrides(load_section(section, params_cls, args.params), args, overrides or {})
+            params = with_overrides(load_section(section, params_cls, args.params), args, overrides)
             figures = run(params, args)
+    except UsageError as e:
+        parser.error(str(e))
     except StageFailed as e:
         write_metrics(args.metrics, e.figures)
         log.error("%s: %s", prog, e)

@@ -12,6 +12,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("labeling.score", "score masks in a folder against ground truth (IoU, boundary IoU, MAD)"),
     "review": ("labeling.review", "FiftyOne review: build the dataset, open the App, pull people's tags"),
     "studio": ("labeling.studio", "Label Studio rounds: serve, push samples to correct, pull corrections"),
+    "fit-fusion": ("labeling.fit_fusion", "fit the ensemble's fusion (logistic stacking) on labelled stores"),
     "curate": ("labeling.curate", "choose each sample's final label (ground truth, ensemble, correction)"),
 }
 

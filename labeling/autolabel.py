@@ -30,8 +30,7 @@ import numpy as np
 
 from core import io
 from datasets import masks
-from core.cli import progress, setup_logging, write_metrics
-from core.config import load_section
+from core.cli import comma_list, progress, stage_main
 from datasets.store import Store
 from labeling import fusion, members as registry
 from labeling.fusion import FusionParams
@@ -322,18 +321,16 @@ def run(params: AutolabelParams, store_root: Path | str, out: Path | str,
     return metrics
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labeling autolabel", description=__doc__.split("\n")[0])
+def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", required=True, type=Path, help="sample store (python -m datasets ingest)")
     parser.add_argument("--out", required=True, type=Path, help="LABELS folder to write")
-    parser.add_argument("--members", help="comma-separated members (default: autolabel.members in params)")
-    parser.add_argument("--params", default="params.yaml", type=Path, help="params file (default: params.yaml)")
-    parser.add_argument("--metrics", type=Path, help="write the stage's metrics JSON here")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    params = load_section("autolabel", AutolabelParams, args.params)
-    names = [m.strip() for m in args.members.split(",") if m.strip()] if args.members else None
-    metrics = run(params, args.store, args.out, names)
-    write_metrics(args.metrics, metrics)
-    return 0
+    parser.add_argument("--members", type=comma_list, help="comma-separated members (default: autolabel.members in params)")
+
+
+def _run(params: AutolabelParams, args: argparse.Namespace) -> dict:
+    return run(params, args.store, args.out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m labeling autolabel", __doc__, "autolabel", AutolabelParams, _add_args, _run, argv,
+                      overrides={"members": "members"}, metrics_help="write the stage's metrics JSON here")

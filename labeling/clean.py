@@ -42,8 +42,7 @@ import pandas as pd
 
 from core import io
 from datasets import masks
-from core.cli import progress, setup_logging, write_metrics
-from core.config import load_section
+from core.cli import progress, stage_main
 from datasets.store import Store
 from labeling.autolabel import DISAGREEMENT, ENSEMBLE, RESERVED, member_path
 from labeling import scorer as learned
@@ -268,22 +267,20 @@ def fit_scorer(params: CleanParams, store_root: Path | str, labels: Path | str, 
     return {"clean": len(examples.clean), "corrupted": len(examples.bad), "threshold": scorer.threshold}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labeling clean", description=__doc__.split("\n")[0])
+def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", required=True, type=Path, help="sample store (python -m datasets ingest)")
     parser.add_argument("--labels", required=True, type=Path, help="LABELS folder written by autolabel")
-    parser.add_argument("--params", default="params.yaml", type=Path, help="params file (default: params.yaml)")
-    parser.add_argument("--metrics", type=Path, help="write counts per decision and flag here (JSON)")
     parser.add_argument("--fit-scorer", type=Path, metavar="JSON",
                         help="only fit the label-quality scorer on this store's self-corruption and write its "
                              "weights here (for clean.scorer.weights), then stop")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    params = load_section("clean", CleanParams, args.params)
-    if args.fit_scorer:
-        write_metrics(args.metrics, fit_scorer(params, args.store, args.labels, args.fit_scorer))
-        return 0
-    write_metrics(args.metrics, run(params, args.store, args.labels))
-    return 0
 
+
+def _run(params: CleanParams, args: argparse.Namespace) -> dict:
+    if args.fit_scorer:
+        return fit_scorer(params, args.store, args.labels, args.fit_scorer)
+    return run(params, args.store, args.labels)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m labeling clean", __doc__, "clean", CleanParams, _add_args, _run, argv,
+                      metrics_help="write counts per decision and flag here (JSON)")

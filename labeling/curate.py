@@ -32,8 +32,7 @@ import numpy as np
 import pandas as pd
 
 from core import io
-from core.cli import progress, setup_logging, write_metrics
-from core.config import load_section
+from core.cli import progress, stage_main
 from datasets.store import QUARANTINE_COLUMNS, SAMPLE_COLUMNS, Store
 from labeling.corrections import corrected_ids, correction_rounds
 from labeling.review import read_review_tags
@@ -188,23 +187,18 @@ def _remove_stale(out: Path, samples: pd.DataFrame) -> None:
                 path.unlink()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labeling curate", description=__doc__.split("\n")[0])
+def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stores", type=Path, required=True, help="folder of sample stores (data/stores)")
     parser.add_argument("--labels", type=Path, required=True, help="folder of their labels (data/labels)")
     parser.add_argument("--corrections", type=Path, help="Label Studio corrections (data/corrections/round-N)")
     parser.add_argument("--review", type=Path, help="FiftyOne review tables (data/review/*.parquet)")
     parser.add_argument("--out", type=Path, required=True, help="the curated store (data/curated)")
-    parser.add_argument("--params", default="params.yaml", help="params file (section `curate`)")
-    parser.add_argument("--metrics", type=Path, help="write the counts as JSON here")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    params = load_section("curate", CurateParams, args.params)
-    try:
-        figures = run(params, args.stores, args.labels, args.out, args.corrections, args.review)
-    except (FileNotFoundError, ValueError) as e:
-        log.error("%s", e)
-        return 2
-    write_metrics(args.metrics, figures)
-    return 0
+
+
+def _run(params: CurateParams, args: argparse.Namespace) -> dict:
+    return run(params, args.stores, args.labels, args.out, args.corrections, args.review)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m labeling curate", __doc__, "curate", CurateParams, _add_args, _run, argv,
+                      metrics_help="write the counts as JSON here")

@@ -1,9 +1,10 @@
-"""Fit the ensemble's fusion on labelled stores: `python -m labeling.fit_fusion --stores S [S ...] --out JSON`.
+"""Fit the ensemble's fusion on labelled stores: `python -m labeling fit-fusion --stores S [S ...] --out JSON`.
 
 ```
-python -m labeling.fit_fusion --stores data/stores/ccp-voc data/stores/portraits --out labeling/fusion_weights.json
+python -m labeling fit-fusion --stores data/stores/ccp-voc data/stores/portraits --out labeling/fusion_weights.json
     [--members a,b,...] [--split train] [--params params.yaml] [--max-samples 400]
 ```
+(``python -m labeling.fit_fusion ...`` is the same command.)
 Runs the members on each store's labelled samples of ``--split`` (full view only: the label must
 not guide what is fitted) and fits a ``fusion.FusionModel``: a logistic regression of the label on
 the members' clipped logits, over pixels drawn half uniformly and half from the band where the label
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -24,10 +26,10 @@ import cv2
 import numpy as np
 
 from datasets import masks
-from core.cli import progress, setup_logging, write_metrics
-from core.config import load_section
+from core.cli import comma_list, progress, stage_main
 from datasets.store import Store
 from labeling import fusion, members as registry
+from labeling.autolabel import AutolabelParams
 from labeling.fusion import FusionModel, member_logits, scene_kind
 from labeling.scorer import fit_logistic
 
@@ -137,26 +139,21 @@ def store_samples(params, store_root: Path, names: Sequence[str], split: str | N
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    from labeling.autolabel import AutolabelParams
-
-    parser = argparse.ArgumentParser(prog="python -m labeling.fit_fusion", description=__doc__.split("\n")[0])
+def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stores", nargs="+", required=True, type=Path, help="labelled sample stores")
     parser.add_argument("--out", required=True, type=Path, help="the fusion weights JSON to write")
-    parser.add_argument("--members", help="comma-separated members (default: autolabel.members)")
+    parser.add_argument("--members", type=comma_list, help="comma-separated members (default: autolabel.members)")
     parser.add_argument("--split", default="train", help="fit on this split only ('' = every split)")
     parser.add_argument("--max-samples", type=int, default=400, help="per store (0 = all)")
     parser.add_argument("--no-kinds", action="store_true", help="one set of weights for every scene")
     parser.add_argument("--portrait-aspect", type=float, default=1.9,
                         help="person box height / width below which a scene is a portrait")
     parser.add_argument("--min-kind", type=int, default=20, help="samples a scene kind needs for its own weights")
-    parser.add_argument("--params", default="params.yaml", type=Path)
-    parser.add_argument("--metrics", type=Path)
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    params = load_section("autolabel", AutolabelParams, args.params)
-    names = [m.strip() for m in args.members.split(",") if m.strip()] if args.members else list(params.members)
+
+
+def _run(params: AutolabelParams, args: argparse.Namespace) -> dict:
+    """Fit on ``args.stores`` with the members of ``params``; write ``args.out``; its figures."""
+    names = list(params.members)
     samples: list[Sample] = []
     for root in args.stores:
         samples += store_samples(params, root, names, args.split or None, args.max_samples)
@@ -164,9 +161,15 @@ def main(argv: list[str] | None = None) -> int:
                 fitted_on=", ".join(f"{r.name} ({args.split or 'all'})" for r in args.stores) + f": {len(samples)} samples")
     model.save(args.out)
     log.info("fusion weights written to %s: %s", args.out, model.measured)
-    write_metrics(args.metrics, model.measured)
-    return 0
+    return model.measured
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m labeling fit-fusion", __doc__, "autolabel", AutolabelParams, _add_args, _run, argv,
+                      overrides={"members": "members"}, metrics_help="write the fitted file's figures here (JSON)")
+
+
+if __name__ == "__main__":  # `python -m labeling.fit_fusion`, as `python -m labeling fit-fusion`
+    from labeling.__main__ import main as labeling_main
+
+    raise SystemExit(labeling_main(["fit-fusion", *sys.argv[1:]]))

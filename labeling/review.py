@@ -34,8 +34,7 @@ import pandas as pd
 import psutil
 
 from core import io
-from core.cli import setup_logging, write_metrics
-from core.config import load_section
+from core.cli import UsageError, stage_main
 from datasets.store import Store
 from core import processes
 from core.processes import ServerError
@@ -345,49 +344,45 @@ def run(params: ReviewParams, store: Path, labels: Path) -> dict[str, Any]:
     return build_dataset(params, store, labels)[1]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labeling review", description=__doc__.split("\n")[0])
+def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", type=Path, required=True, help="the sample store")
     parser.add_argument("--labels", type=Path, help="its labels folder (build/refresh the dataset)")
     parser.add_argument("--launch", action="store_true", help="open the App until Ctrl-C")
     parser.add_argument("--port", type=int, help="App port (overrides review.port)")
     parser.add_argument("--pull", action="store_true", help="read review tags back into --out")
     parser.add_argument("--out", type=Path, help="review table to write with --pull (data/review/<store>.parquet)")
-    parser.add_argument("--params", default="params.yaml", help="params file (section `review`)")
-    parser.add_argument("--metrics", type=Path, help="write the counts as JSON here")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
+
+
+def _run(params: ReviewParams, args: argparse.Namespace) -> dict:
     if args.pull and args.out is None:
-        parser.error("--pull needs --out (the review table to write)")
+        raise UsageError("--pull needs --out (the review table to write)")
     if not args.pull and args.labels is None:
-        parser.error("give --labels (to build the dataset) or --pull --out T.parquet")
-    setup_logging(args.verbose)
-    params = load_section("review", ReviewParams, args.params)
-    try:
-        if args.pull:
-            table = pull_review(params, args.store)
-            io.write_parquet(args.out, table)
-            figures = {"reviewed": len(table), **{f"tag_{t}": int((table["tag"] == t).sum()) for t in REVIEW_TAGS},
-                       "conflicts": int(table["conflict"].sum())}
-            log.info("%d reviewed samples -> %s (%s)", len(table), args.out, figures)
-        else:
-            dataset, figures = build_dataset(params, args.store, args.labels)
-            if args.launch:
-                _serve_app(dataset, params, args.port or params.port)
-    except (ReviewError, ServerError, FileNotFoundError) as e:
-        log.error("%s", e)
-        return 2
-    write_metrics(args.metrics, figures)
-    return 0
+        raise UsageError("give --labels (to build the dataset) or --pull --out T.parquet")
+    if args.pull:
+        table = pull_review(params, args.store)
+        io.write_parquet(args.out, table)
+        figures = {"reviewed": len(table), **{f"tag_{t}": int((table["tag"] == t).sum()) for t in REVIEW_TAGS},
+                   "conflicts": int(table["conflict"].sum())}
+        log.info("%d reviewed samples -> %s (%s)", len(table), args.out, figures)
+        return figures
+    dataset, figures = build_dataset(params, args.store, args.labels)
+    if args.launch:
+        _serve_app(dataset, params)
+    return figures
 
 
-def _serve_app(dataset, params: ReviewParams, port: int) -> None:
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m labeling review", __doc__, "review", ReviewParams, _add_args, _run, argv,
+                      overrides={"port": "port"}, metrics_help="write the counts as JSON here")
+
+
+def _serve_app(dataset, params: ReviewParams) -> None:
     """Keep the App up until SIGINT/SIGTERM, then end it and its children."""
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         flagged = dataset.has_saved_view(FLAGGED_VIEW)
-        app = launch_app(dataset, params.address, port, params.app_start_timeout_s,
+        app = launch_app(dataset, params.address, params.port, params.app_start_timeout_s,
                          view=dataset.load_saved_view(FLAGGED_VIEW) if flagged else None)
         url = view_url(app.url, dataset.name) if flagged else app.url
         log.info("review %s: open %s (flagged samples); tag them approve / fix / reject; Ctrl-C stops the App",

@@ -24,8 +24,7 @@ import pandas as pd
 
 from core import io
 from datasets import masks
-from core.cli import progress, setup_logging, write_metrics
-from core.config import load_section
+from core.cli import comma_list, progress, stage_main
 from datasets.pairs import IMAGE_SUFFIXES, fit_mask
 from labeling.autolabel import ENSEMBLE, AutolabelParams, finish, fuser, predict
 
@@ -92,19 +91,18 @@ def run(params: AutolabelParams, images: Path | str, masks_dir: Path | str, out:
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labeling score", description=__doc__.split("\n")[0])
+def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", required=True, type=Path, help="folder of images")
     parser.add_argument("--masks", required=True, type=Path, help="folder of trusted masks, same stems")
     parser.add_argument("--out", required=True, type=Path, help="folder for score.json and per_sample.parquet")
-    parser.add_argument("--members", help="comma-separated members (default: autolabel.members in params)")
-    parser.add_argument("--params", default="params.yaml", type=Path, help="params file (default: params.yaml)")
-    parser.add_argument("--metrics", type=Path, help="also write score.json's figures here")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    params = load_section("autolabel", AutolabelParams, args.params)
-    names = [m.strip() for m in args.members.split(",") if m.strip()] if args.members else None
-    summary = run(params, args.images, args.masks, args.out, names)
-    write_metrics(args.metrics, {k: v for k, v in summary.items() if k != "skipped"})
-    return 0
+    parser.add_argument("--members", type=comma_list, help="comma-separated members (default: autolabel.members in params)")
+
+
+def _run(params: AutolabelParams, args: argparse.Namespace) -> dict:
+    summary = run(params, args.images, args.masks, args.out)
+    return {k: v for k, v in summary.items() if k != "skipped"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return stage_main("python -m labeling score", __doc__, "autolabel", AutolabelParams, _add_args, _run, argv,
+                      overrides={"members": "members"}, metrics_help="also write score.json's figures here")

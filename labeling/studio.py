@@ -34,11 +34,9 @@ from label_studio_sdk.core.api_error import ApiError
 
 from core import io
 from datasets.store import Store
-from core.cli import setup_logging, write_metrics
-from core.config import load_section
+from core.cli import Action, UsageError, actions_main
 from datasets.sources import load_sources
 from labeling import brush, corrections
-from core.processes import ServerError
 from labeling.studio_config import (CREDENTIALS_FILE, StudioError, StudioParams, api_token, data_dir,  # noqa: F401
                                     document_root, server_url)
 
@@ -310,63 +308,68 @@ def source_folders(params_path: Path | str) -> tuple[list[Path], list[Path]]:
     return [Path("data/stores") / n for n in sources], [Path("data/labels") / n for n in sources]
 
 
-def main(argv: list[str] | None = None) -> int:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--params", default="params.yaml", help="params file (section `studio`)")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    parser = argparse.ArgumentParser(prog="python -m labeling studio", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="action", required=True)
-    serve_p = sub.add_parser("serve", parents=[common], help="start the server and keep it up until Ctrl-C")
-    serve_p.add_argument("--port", type=int, help="override studio.port")
-    push_p = sub.add_parser("push", parents=[common],
-                            help="import a round's samples as tasks with the ensemble pre-loaded")
-    push_p.add_argument("--round", type=int, required=True, dest="round_no",
+def _serve_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, help="override studio.port")
+
+
+def _serve(params: StudioParams, args: argparse.Namespace) -> None:
+    from labeling.studio_server import serve
+
+    serve(params)
+
+
+def _push_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--round", type=int, required=True, dest="round_no",
                         help="round number (project \"<title> round N\")")
-    push_p.add_argument("--store", type=Path, action="append",
+    parser.add_argument("--store", type=Path, action="append",
                         help="a sample store (repeat; default: data/stores/<name> for every entry of `sources`)")
-    push_p.add_argument("--labels", type=Path, action="append",
+    parser.add_argument("--labels", type=Path, action="append",
                         help="its labels folder (repeat, in --store order; default: data/labels/<name> likewise)")
-    push_p.add_argument("--review", type=Path, action="append", default=[],
+    parser.add_argument("--review", type=Path, action="append", default=[],
                         help="review table(s) from `review --pull`, or a folder of them")
-    push_p.add_argument("--corrections", type=Path, help="corrections folder (round-N/): skip corrected samples")
-    pull_p = sub.add_parser("pull", parents=[common], help="export a round's annotations as masks + corrections.parquet")
-    which = pull_p.add_mutually_exclusive_group(required=True)
+    parser.add_argument("--corrections", type=Path, help="corrections folder (round-N/): skip corrected samples")
+
+
+def _push(params: StudioParams, args: argparse.Namespace) -> dict[str, Any]:
+    stores, labels = (args.store, args.labels) if args.store or args.labels else source_folders(args.params)
+    if len(stores or []) != len(labels or []):
+        raise UsageError(f"give one --labels per --store (got {len(stores or [])} stores, {len(labels or [])} labels)")
+    for folder in stores:  # a folder that is no store is said before any server is asked
+        Store(folder)
+    client = connect(params)
+    figures = push_round(params, args.round_no, list(zip(stores, labels)), args.review, args.corrections, client)
+    me = call(lambda: client.users.whoami(), "Label Studio (who am I)")
+    log.info("round %d: correct the tasks at %s/projects/%d/data (log in as %s; the password is "
+             "LABEL_STUDIO_PASSWORD or in %s)", args.round_no, server_url(params), figures["project"],
+             me.email or me.username, data_dir(params) / CREDENTIALS_FILE)
+    return figures
+
+
+def _pull_args(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--round", type=int, dest="round_no", help="the round to pull; --out is its folder")
     which.add_argument("--latest", action="store_true",
                        help="the newest round; --out is the corrections folder (writes OUT/round-N)")
-    pull_p.add_argument("--out", type=Path, required=True, help="data/corrections/round-N (or data/corrections)")
-    for p in (push_p, pull_p):
-        p.add_argument("--metrics", type=Path, help="write the counts as JSON here")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    params = load_section("studio", StudioParams, args.params)
-    try:
-        if args.action == "serve":
-            from labeling.studio_server import serve
-            return serve(params, args.port)
-        if args.action == "push":
-            if not args.store and not args.labels:
-                args.store, args.labels = source_folders(args.params)
-            if len(args.store or []) != len(args.labels or []):
-                parser.error(f"give one --labels per --store (got {len(args.store or [])} stores, "
-                             f"{len(args.labels or [])} labels)")
-            for folder in args.store:  # a folder that is no store is said before any server is asked
-                Store(folder)
-            client = connect(params)
-            figures = push_round(params, args.round_no, list(zip(args.store, args.labels)), args.review,
-                                 args.corrections, client)
-            me = call(lambda: client.users.whoami(), "Label Studio (who am I)")
-            log.info("round %d: correct the tasks at %s/projects/%d/data (log in as %s; the password is "
-                     "LABEL_STUDIO_PASSWORD or in %s)", args.round_no, server_url(params), figures["project"],
-                     me.email or me.username, data_dir(params) / CREDENTIALS_FILE)
-        elif args.latest:
-            client = connect(params)
-            round_no = latest_round(client, params)
-            figures = pull_round(params, round_no, args.out / f"round-{round_no}", client)
-        else:
-            figures = pull_round(params, args.round_no, args.out)
-    except (StudioError, ServerError, FileNotFoundError) as e:
-        log.error("%s", e)
-        return 2
-    write_metrics(args.metrics, figures)
-    return 0
+    parser.add_argument("--out", type=Path, required=True, help="data/corrections/round-N (or data/corrections)")
+
+
+def _pull(params: StudioParams, args: argparse.Namespace) -> dict[str, Any]:
+    if not args.latest:
+        return pull_round(params, args.round_no, args.out)
+    client = connect(params)
+    round_no = latest_round(client, params)
+    return pull_round(params, round_no, args.out / f"round-{round_no}", client)
+
+
+ACTIONS = {
+    "serve": Action("start the server and keep it up until Ctrl-C", _serve_args, _serve, overrides={"port": "port"},
+                    metrics_help=None),
+    "push": Action("import a round's samples as tasks with the ensemble pre-loaded", _push_args, _push,
+                   metrics_help="write the counts as JSON here"),
+    "pull": Action("export a round's annotations as masks + corrections.parquet", _pull_args, _pull,
+                   metrics_help="write the counts as JSON here"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return actions_main("python -m labeling studio", __doc__, "studio", StudioParams, ACTIONS, argv)

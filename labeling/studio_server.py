@@ -22,6 +22,7 @@ import psutil
 
 from core import io
 from core import processes
+from core.cli import StageFailed
 from core.processes import ServerError
 from labeling.studio_config import CREDENTIALS_FILE, StudioParams, data_dir, document_root
 
@@ -106,9 +107,9 @@ def start_server(params: StudioParams, port: int | None = None) -> Server:
     return server
 
 
-def serve(params: StudioParams, port: int | None = None) -> int:
-    """Start the server, keep it up until SIGINT/SIGTERM or until it exits, then stop it."""
-    server = start_server(params, port)
+def serve(params: StudioParams) -> None:
+    """Start the server, keep it up until SIGINT/SIGTERM, then stop it; StageFailed (exit 1) when it exits."""
+    server = start_server(params)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     log.info("Label Studio is up at %s (user and token: env LABEL_STUDIO_* or %s); Ctrl-C stops it",
@@ -116,9 +117,8 @@ def serve(params: StudioParams, port: int | None = None) -> int:
     try:
         while not stop.wait(1.0):
             if server.process.poll() is not None:
-                log.error("Label Studio exited with code %s; see %s", server.process.returncode, server.log_path)
-                return 1
-        return 0
+                raise StageFailed(f"Label Studio exited with code {server.process.returncode}; see {server.log_path}",
+                                  {})
     finally:
         left = server.stop()
         for sig, handler in previous.items():

@@ -3,6 +3,7 @@ the quality.parquet contract, refined labels, the ignore mask, metrics; a smoke 
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -173,11 +174,13 @@ def test_refine_decision_writes_a_soft_label(tiny_store, tmp_path):
     assert not any((labels / "refined").iterdir())
 
 
-def test_main_smoke_and_missing_ensemble(tiny_store, tmp_path, repo_root):
+def test_main_smoke_and_missing_ensemble(tiny_store, tmp_path, repo_root, caplog):
     root = tiny_store(n=3, size=(96, 64))
     labels = tmp_path / "labels"
-    with pytest.raises(FileNotFoundError, match="no ensemble/ folder"):
-        clean.main(["--store", str(root), "--labels", str(labels), "--params", str(repo_root / "params.yaml")])
+    with caplog.at_level(logging.ERROR):  # a user error: one line, exit 2
+        assert clean.main(["--store", str(root), "--labels", str(labels), "--params",
+                           str(repo_root / "params.yaml")]) == 2
+    assert "no ensemble/ folder" in caplog.text and "FileNotFoundError" in caplog.text
     write_labels(root, labels)
     metrics_path = tmp_path / "metrics.json"
     assert clean.main(["--store", str(root), "--labels", str(labels), "--params", str(repo_root / "params.yaml"),
