@@ -41,7 +41,7 @@ import pandas as pd
 
 from core import io
 from core.cli import progress, stage_main
-from datasets.store import Store
+from datasets.store import SPLITS, Store
 from datasets.synthesis import clips as clipping
 from datasets.synthesis import cutouts, placement as pl, scene as sc, warp
 from datasets.synthesis.backgrounds import Backgrounds
@@ -202,7 +202,8 @@ def run(params: SynthesisParams, store: Path | str, out: Path | str, labels: Pat
     if labels is not None and not labels.is_dir():
         raise FileNotFoundError(f"{labels}: labels folder not found (expected <id>.png files; or leave out --labels)")
     st = Store(store)
-    sources, skipped = cutouts.scan(st, labels, params.min_person_pixels, params.placement)
+    sources, skipped = cutouts.scan(st, labels, params.min_person_pixels, params.placement, tuple(params.splits))
+    other_splits = int((st.samples["split"].isin(SPLITS) & ~st.samples["split"].isin(params.splits)).sum())
     if not sources and (count or clips):
         reasons = Counter(s.reason for s in skipped)
         raise ValueError(f"{st.root}: no usable samples among {len(st.samples)} (skipped: {dict(reasons)}); "
@@ -250,6 +251,7 @@ def run(params: SynthesisParams, store: Path | str, out: Path | str, labels: Pat
     metrics = {
         "composites": count, "clips": clips, "clip_frames": clips * frames,
         "samples": int(len(st.samples)), "samples_used": len(sources), "samples_skipped": len(skipped),
+        "samples_other_splits": other_splits,
         "skipped_reasons": dict(sorted(Counter(s.reason for s in skipped).items())),
         "skipped": [vars(s) for s in skipped],
         "backgrounds": len(bgs), "backgrounds_generated": backgrounds is None, "backgrounds_skipped": bgs.skipped,
@@ -286,6 +288,8 @@ def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", help="output WIDTHxHEIGHT (default: params size, 640x360)")
     parser.add_argument("--clips", type=int, help="number of clips (default: params clip_count)")
     parser.add_argument("--frames", type=int, help="frames per clip (default: params clips.frames)")
+    parser.add_argument("--split", action="append", dest="splits", choices=SPLITS,
+                        help="draw people from this split only (repeatable; default: params splits, all three)")
     parser.add_argument("--contact-sheet", type=Path, help="PNG of the first composites (image | alpha | prior)")
 
 
@@ -294,5 +298,5 @@ def main(argv: list[str] | None = None) -> int:
                       lambda params, args: run(params, args.store, args.out, args.labels, args.backgrounds,
                                                args.contact_sheet), argv,
                       overrides={"count": "count", "seed": "seed", "size": "size", "clips": "clip_count",
-                                 "frames": "clips.frames"},
+                                 "frames": "clips.frames", "splits": "splits"},
                       metrics_help="metrics JSON to write")

@@ -46,11 +46,13 @@ class Skipped:
 
 
 def scan(store: Store, labels: Path | None, min_person_pixels: int,
-         placement: PlacementParams) -> tuple[list[Source], list[Skipped]]:
-    """Usable samples (sorted by id) and the skipped ones, each with its reason."""
+         placement: PlacementParams, splits: tuple[str, ...] = SPLITS) -> tuple[list[Source], list[Skipped]]:
+    """Usable samples of ``splits`` (sorted by id) and the skipped ones, each with its reason; samples of
+    other valid splits are not drawn from (the caller counts them)."""
     threshold = placement.edge_threshold
     sources, skipped = [], []
     rows = store.samples.sort_values("id", kind="stable")
+    rows = rows[~rows["split"].isin(set(SPLITS) - set(splits))]
     for row in rows.itertuples(index=False):
         sid = str(row.id)
         if row.split not in SPLITS:

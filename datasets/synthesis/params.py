@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from datasets.store import SPLITS
 from datasets.synthesis.backgrounds import BackgroundParams
 from datasets.synthesis.camera import CameraParams
 from datasets.synthesis.checks import check_between
@@ -27,6 +28,7 @@ class SynthesisParams:
     workers: int = 1
     min_person_pixels: int = 64  # samples with fewer person pixels (alpha >= 0.5) are skipped as tiny_alpha, >= 1
     contact_sheet_rows: int = 8  # composites shown in the contact sheet, 1..64
+    splits: tuple[str, ...] = ("train", "val", "test")  # the store's samples drawn from (test clips: ("test",))
     placement: PlacementParams = field(default_factory=PlacementParams)
     warp: WarpParams = field(default_factory=WarpParams)
     foreground: ForegroundParams = field(default_factory=ForegroundParams)
@@ -42,3 +44,5 @@ class SynthesisParams:
         check_between("workers", self.workers, 1, 64)
         check_between("min_person_pixels", self.min_person_pixels, 1, 10**9)
         check_between("contact_sheet_rows", self.contact_sheet_rows, 1, 64)
+        if not self.splits or set(self.splits) - set(SPLITS):
+            raise ValueError(f"`synthesize.splits` should be a non-empty list among {list(SPLITS)}, got {self.splits!r}")

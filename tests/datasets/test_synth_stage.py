@@ -170,3 +170,19 @@ def test_count_seed_and_clips_come_from_params_when_not_given(tiny_store, repo_r
     assert list(table["cid"]) == ["s7-000000", "s7-000001", "s7-000002"]
     assert io.read_image(out / table["image"][0]).shape == (90, 160, 3)
     assert len(pd.read_parquet(out / "clips.parquet")) == 2
+
+
+def test_split_option_draws_people_of_that_split_only(tiny_store, tmp_path, params):
+    """Test clips for dtSSD: `--split test --count 0 --clips K` uses only test-split people."""
+    store = tiny_store(n=9)
+    splits = dict(zip(Store(store).samples["id"], Store(store).samples["split"]))
+    out, metrics = tmp_path / "out", tmp_path / "m.json"
+    assert main(["--store", str(store), "--out", str(out), "--count", "0", "--clips", "4", "--frames", "2",
+                 "--split", "test", "--size", "160x90", "--metrics", str(metrics)]) == 0
+    clips = pd.read_parquet(out / "clips.parquet")
+    assert len(clips) == 8 and set(clips["split"]) == {"test"}
+    assert {splits[s] for s in clips["sample_id"]} == {"test"}
+    figures = json.loads(metrics.read_text())
+    assert figures["samples_other_splits"] == sum(v != "test" for v in splits.values()) > 0
+    with pytest.raises(ValueError, match="synthesize.splits"):
+        replace(params, splits=("holdout",))
