@@ -2,10 +2,10 @@
 
     python -m flows autolabel --store STORE --out LABELS [--members a,b] [--params params.yaml] [--runner R]
 
-The flow only sequences the library functions the `autolabel` stage uses (labeling/autolabel.py):
-``batches`` -> one ``label_batch`` task per batch (mapped over the task runner) -> with learned fusion
-weights, ``learn_fusion`` then one ``fuse_batch`` task per batch -> ``summarize``. The outputs are the
-stage's: LABELS/<member>/, LABELS/ensemble/, LABELS/disagreement/.
+The flow runs the `autolabel` stage's own sequence (``labeling.autolabel.label_store``) with each of its
+steps submitted as a Prefect task: one ``label_batch`` task per batch (mapped over the task runner), and
+with learned fusion weights a ``learn_fusion`` task, then one ``fuse_batch`` task per batch. The outputs
+are the stage's: LABELS/<member>/, LABELS/ensemble/, LABELS/disagreement/.
 
 Task runner (`autolabel.runner` in params, `--runner` overrides):
   threads            Prefect's ThreadPoolTaskRunner with `autolabel.workers` threads (the default)
@@ -18,30 +18,32 @@ Model sessions are created once per worker thread and reused for every batch it 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import logging
 import sys
-import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterator, TypeVar
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from core.cli import setup_logging, write_metrics
-from core.config import load_section
+from core.cli import comma_list, stage_main
 from core.env import ROOT
-from datasets.store import Store
 from labeling import autolabel
 from labeling.autolabel import AutolabelParams
 
-log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # No caching: inputs are a params dataclass and paths whose contents change; DVC tracks the outputs.
-label_task = task(autolabel.label_batch, name="label-batch", cache_policy=NONE)
-learn_task = task(autolabel.learn_fusion, name="learn-fusion", cache_policy=NONE)
-fuse_task = task(autolabel.fuse_batch, name="fuse-batch", cache_policy=NONE)
+TASKS = {step: task(step, name=name, cache_policy=NONE) for step, name in [
+    (autolabel.label_batch, "label-batch"), (autolabel.learn_fusion, "learn-fusion"),
+    (autolabel.fuse_batch, "fuse-batch")]}
+
+
+def submit_map(step: Callable[..., T], calls: list[tuple]) -> Iterator[T]:
+    """An ``autolabel.Mapper``: every call of ``step`` submitted as its Prefect task at once, results in order."""
+    futures = [TASKS[step].submit(*args) for args in calls]
+    for future in futures:
+        yield future.result()
 
 
 def task_runner(runner: str, workers: int):
@@ -62,49 +64,35 @@ def task_runner(runner: str, workers: int):
 
 
 @flow(name="autolabel", log_prints=False)
-def autolabel_flow(params: AutolabelParams, store: str, out: str, names: list[str]) -> dict:
-    """Label every sample of ``store`` into ``out`` with the members ``names``; returns the metrics."""
-    start = time.perf_counter()
-    work = autolabel.batches(Store(store), params.batch_size)
-    learned = params.fusion.method == "learned"
-    weights, threshold = dict(params.fusion.weights), params.fusion.vote_threshold
-    futures = [label_task.submit(params, store, out, ids, names, None if learned else weights) for ids in work]
-    records = [r for f in futures for r in f.result()]
-    trusted = 0
-    if learned:
-        weights, threshold, trusted = learn_task(params, store, out, names)
-        for f in [fuse_task.submit(params, store, out, ids, names, weights, threshold) for ids in work]:
-            f.result()
-    metrics = autolabel.summarize(records, names, weights, threshold, trusted, time.perf_counter() - start)
+def autolabel_flow(params: AutolabelParams, store: str, out: str) -> dict:
+    """Label every sample of ``store`` into ``out`` with the ensemble of ``params``; returns the metrics."""
+    metrics, records = autolabel.label_store(params, store, out, submit_map)
     metrics["workers"] = sorted({r["worker"] for r in records})
     metrics["sessions_per_worker"] = max((r["sessions"] for r in records), default=0)
     return metrics
 
 
-def run_flow(params: AutolabelParams, store: Path | str, out: Path | str, names: Sequence[str] | None = None,
-             runner: str | None = None) -> dict:
-    """Run the flow with the task runner from ``runner`` (or params); returns its metrics."""
-    runner = runner or params.runner
-    names = list(names or params.members)
-    configured = autolabel_flow.with_options(task_runner=task_runner(runner, params.workers))
-    return configured(dataclasses.replace(params, runner=runner), str(store), str(out), names)
+def run_flow(params: AutolabelParams, store: Path | str, out: Path | str) -> dict:
+    """Run the flow on the task runner of `autolabel.runner`; returns its metrics."""
+    configured = autolabel_flow.with_options(task_runner=task_runner(params.runner, params.workers))
+    return configured(params, str(store), str(out))
+
+
+def _add_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", required=True, type=Path, help="sample store to label")
+    parser.add_argument("--out", required=True, type=Path, help="LABELS folder to write")
+    parser.add_argument("--members", type=comma_list, help="comma-separated members (default: autolabel.members)")
+    parser.add_argument("--runner", help="threads | dask | tcp://host:port (default: autolabel.runner)")
+
+
+def _run(params: AutolabelParams, args: argparse.Namespace) -> dict:
+    return run_flow(params, args.store, args.out)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows autolabel", description=__doc__.split("\n")[0])
-    parser.add_argument("--store", required=True, type=Path, help="sample store to label")
-    parser.add_argument("--out", required=True, type=Path, help="LABELS folder to write")
-    parser.add_argument("--members", help="comma-separated members (default: autolabel.members)")
-    parser.add_argument("--params", default="params.yaml", type=Path, help="params file (default: params.yaml)")
-    parser.add_argument("--runner", help="threads | dask | tcp://host:port (default: autolabel.runner)")
-    parser.add_argument("--metrics", type=Path, help="write the stage metrics as JSON here")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-    params = load_section("autolabel", AutolabelParams, args.params)
-    names = [m.strip() for m in args.members.split(",") if m.strip()] if args.members else None
-    write_metrics(args.metrics, run_flow(params, args.store, args.out, names, args.runner))
-    return 0
+    return stage_main("python -m flows autolabel", __doc__, "autolabel", AutolabelParams, _add_args, _run, argv,
+                      overrides={"members": "members", "runner": "runner"},
+                      metrics_help="write the stage metrics as JSON here")
 
 
 if __name__ == "__main__":

@@ -123,8 +123,9 @@ def fit(samples: Sequence[Sample], names: Sequence[str], kinds: bool = True, por
     return model
 
 
-def store_samples(params, store_root: Path, names: Sequence[str], split: str | None, max_samples: int) -> list[Sample]:
-    """Members' full-view alphas and the labels of a store's labelled samples (``split`` only, if given)."""
+def store_samples(params: AutolabelParams, store_root: Path, split: str | None, max_samples: int) -> list[Sample]:
+    """The full-view alphas of ``params.members`` and the labels of a store's labelled samples (``split``
+    only, if given)."""
     store = Store(store_root)
     rows = store.samples[store.samples["label_kind"] != "none"]
     if split:
@@ -134,7 +135,7 @@ def store_samples(params, store_root: Path, names: Sequence[str], split: str | N
     out = []
     for row in progress(list(rows.itertuples()), f"fit-fusion {store.root.name}", len(rows)):
         rgb = store.image(row)
-        alphas = {n: masks.to_uint8(np.clip(registry.get(n, settings).predict(rgb), 0, 1)) for n in names}
+        alphas = {n: masks.to_uint8(np.clip(registry.get(n, settings).predict(rgb), 0, 1)) for n in params.members}
         out.append((alphas, store.alpha(row)))
     return out
 
@@ -156,7 +157,7 @@ def _run(params: AutolabelParams, args: argparse.Namespace) -> dict:
     names = list(params.members)
     samples: list[Sample] = []
     for root in args.stores:
-        samples += store_samples(params, root, names, args.split or None, args.max_samples)
+        samples += store_samples(params, root, args.split or None, args.max_samples)
     model = fit(samples, names, kinds=not args.no_kinds, portrait_aspect=args.portrait_aspect, min_kind=args.min_kind,
                 fitted_on=", ".join(f"{r.name} ({args.split or 'all'})" for r in args.stores) + f": {len(samples)} samples")
     model.save(args.out)

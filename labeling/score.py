@@ -26,7 +26,8 @@ from core import io
 from datasets import masks
 from core.cli import comma_list, progress, stage_main
 from datasets.pairs import IMAGE_SUFFIXES, fit_mask
-from labeling.autolabel import ENSEMBLE, AutolabelParams, finish, fuser, predict
+from labeling.autolabel import ENSEMBLE, AutolabelParams
+from labeling.ensemble import Ensemble
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +53,11 @@ def figures(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
             "mad": float(np.abs(p - t).mean() * 1e3)}
 
 
-def run(params: AutolabelParams, images: Path | str, masks_dir: Path | str, out: Path | str,
-        names: list[str] | None = None) -> dict:
-    """Score each member and the ensemble; writes OUT/score.json and OUT/per_sample.parquet."""
+def run(params: AutolabelParams, images: Path | str, masks_dir: Path | str, out: Path | str) -> dict:
+    """Score each member of ``params.members`` and the ensemble; writes OUT/score.json and OUT/per_sample.parquet."""
     images, masks_dir, out = Path(images), Path(masks_dir), Path(out)
-    names = list(names or params.members)
     # the truth must not guide the models being scored: no label is given to them
-    params = dataclasses.replace(params, sam_prompt="ensemble")
-    fuse = fuser(params, names)
+    ensemble = Ensemble.from_params(dataclasses.replace(params, sam_prompt="ensemble"))
     matched, skipped = pairs(images, masks_dir)
     rows = []
     for stem, image_path, mask_path in progress(matched, "score", len(matched)):
@@ -73,9 +71,8 @@ def run(params: AutolabelParams, images: Path | str, masks_dir: Path | str, out:
             skipped.append({"stem": stem, "reason": "size_mismatch",
                             "detail": f"{mask_path}: size differs from {image_path} in aspect ratio"})
             continue
-        result = predict(params, rgb, None, names, fuse)
-        fused = finish(params, rgb, (result.fused or fuse(result.alphas))[0])
-        for model, alpha in [*result.alphas.items(), (ENSEMBLE, fused)]:
+        result = ensemble.predict(rgb)
+        for model, alpha in [*result.alphas.items(), (ENSEMBLE, result.alpha)]:
             rows.append({"stem": stem, "model": model, **figures(alpha, truth)})
     per_sample = pd.DataFrame(rows, columns=["stem", "model", "iou", "boundary_iou", "mad"])
     summary = {

@@ -61,7 +61,7 @@ def load_baseline(name: str, params_path: Path | str = "params.yaml"):
 
 
 class EnsemblePredictor:
-    """The labeling stage's ensemble (members, fusion and edge filter of params `autolabel:`) as a predictor.
+    """The labeling stage's ensemble (``labeling.ensemble.Ensemble`` of params `autolabel:`) as a predictor.
 
     At test time no label exists: as for an unlabelled photo, zoom crops surround the ensemble's own
     people, and SAM, if a member, is prompted by the fusion of the others.
@@ -72,17 +72,12 @@ class EnsemblePredictor:
     def __init__(self, params_path: Path | str = "params.yaml"):
         from core.config import load_section
         from labeling.autolabel import AutolabelParams
+        from labeling.ensemble import Ensemble
 
-        self.params = load_section("autolabel", AutolabelParams, params_path)
+        self.ensemble = Ensemble.from_params(load_section("autolabel", AutolabelParams, params_path))
 
     def set_threads(self, threads: int) -> None:
         """No-op: members keep their own thread settings (`autolabel.models.onnx_threads`)."""
 
     def predict(self, rgb: np.ndarray, prior: np.ndarray | None = None) -> np.ndarray:
-        from labeling import autolabel
-
-        rgb = np.ascontiguousarray(rgb)
-        fuse = autolabel.fuser(self.params, self.params.members)  # the stage's own fusion (fitted file or vote)
-        result = autolabel.predict(self.params, rgb, None, self.params.members, fuse)
-        fused, _ = result.fused if result.fused is not None else fuse(result.alphas)
-        return autolabel.finish(self.params, rgb, fused)
+        return self.ensemble.predict(np.ascontiguousarray(rgb)).alpha

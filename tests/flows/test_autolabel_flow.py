@@ -18,7 +18,7 @@ MEMBERS = ["mediapipe-landscape", "prisma"]
 @pytest.fixture
 def params(repo_root, shared_dir):
     p = load_section("autolabel", AutolabelParams, repo_root / "params.yaml")
-    return dataclasses.replace(p, model_dir=str(shared_dir / "models"), batch_size=1, workers=2)
+    return dataclasses.replace(p, model_dir=str(shared_dir / "models"), members=MEMBERS, batch_size=1, workers=2)
 
 
 @pytest.fixture
@@ -38,8 +38,8 @@ def test_flow_on_a_dask_cluster_matches_the_stage(tiny_store, tmp_path, params, 
     from flows.autolabel import run_flow
 
     root = tiny_store(n=6, size=(96, 64))
-    autolabel.run(params, root, tmp_path / "stage", MEMBERS)
-    metrics = run_flow(params, root, tmp_path / "flow", MEMBERS, runner=dask_cluster.scheduler_address)
+    autolabel.run(params, root, tmp_path / "stage")
+    metrics = run_flow(dataclasses.replace(params, runner=dask_cluster.scheduler_address), root, tmp_path / "flow")
     assert metrics["n"] == 6 and metrics["members"] == MEMBERS
     pids = {w.split(":")[0] for w in metrics["workers"]}
     assert len(pids) == 2 and str(os.getpid()) not in pids  # both worker processes did work, not this one
@@ -56,7 +56,8 @@ def test_flow_on_threads_and_bad_runner(tiny_store, tmp_path, params):
     from flows.autolabel import run_flow, task_runner
 
     root = tiny_store(n=2, size=(96, 64))
-    metrics = run_flow(params, root, tmp_path / "labels", ["mediapipe-landscape"], runner="threads")
+    metrics = run_flow(dataclasses.replace(params, members=["mediapipe-landscape"], runner="threads"), root,
+                       tmp_path / "labels")
     assert metrics["n"] == 2 and len(list((tmp_path / "labels" / "ensemble").glob("*.png"))) == 2
     assert set(Store(root).samples["id"]) == {p.stem for p in (tmp_path / "labels" / "ensemble").iterdir()}
     with pytest.raises(ValueError, match="autolabel.runner"):

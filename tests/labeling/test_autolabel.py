@@ -49,9 +49,9 @@ def test_main_writes_each_member_the_ensemble_and_the_disagreement_and_nothing_e
 
 def test_members_option_and_fusion_is_reproducible(tiny_store, tmp_path, params):
     root = tiny_store(n=2, size=(96, 64))
-    first = autolabel.run(params, root, tmp_path / "a", ["mediapipe-landscape", "prisma"])
-    autolabel.run(dataclasses.replace(params, workers=2, batch_size=1), root, tmp_path / "b",
-                  ["mediapipe-landscape", "prisma"])
+    params = dataclasses.replace(params, members=["mediapipe-landscape", "prisma"])
+    first = autolabel.run(params, root, tmp_path / "a")
+    autolabel.run(dataclasses.replace(params, workers=2, batch_size=1), root, tmp_path / "b")
     assert first["members"] == ["mediapipe-landscape", "prisma"]
     for path in (tmp_path / "a").rglob("*.png"):  # threads and batches do not change a byte
         assert path.read_bytes() == (tmp_path / "b" / path.relative_to(tmp_path / "a")).read_bytes()
@@ -69,20 +69,35 @@ def test_learned_weights_from_trusted_samples(tiny_store, tmp_path, params):
     root = tiny_store(n=3, size=(96, 64))
     samples = Store(root).samples.assign(label_kind="alpha")  # AISegment-like trusted mattes
     io.write_parquet(root / "samples.parquet", samples)
-    learned = dataclasses.replace(params, fusion=FusionParams(method="learned", min_trusted=3))
-    metrics = autolabel.run(learned, root, tmp_path / "labels", ["mediapipe-selfie", "mediapipe-landscape"])
+    learned = dataclasses.replace(params, members=["mediapipe-selfie", "mediapipe-landscape"],
+                                  fusion=FusionParams(method="learned", min_trusted=3))
+    metrics = autolabel.run(learned, root, tmp_path / "labels")
     assert metrics["trusted_samples"] == 3
     assert sum(metrics["weights"].values()) == pytest.approx(1.0)
     assert 0.2 <= metrics["vote_threshold"] <= 0.7
     assert len(list((tmp_path / "labels" / "ensemble").glob("*.png"))) == 3
-    few = dataclasses.replace(params, fusion=FusionParams(method="learned", min_trusted=4))
-    assert autolabel.run(few, root, tmp_path / "few", ["mediapipe-landscape"])["trusted_samples"] == 0
+    few = dataclasses.replace(params, members=["mediapipe-landscape"], fusion=FusionParams(method="learned", min_trusted=4))
+    assert autolabel.run(few, root, tmp_path / "few")["trusted_samples"] == 0
 
 
 def test_missing_model_stops_with_the_file_and_setting(tiny_store, tmp_path, params):
     root = tiny_store(n=1, size=(96, 64))
-    broken = dataclasses.replace(params, model_dir=str(tmp_path / "no-models"))
+    broken = dataclasses.replace(params, model_dir=str(tmp_path / "no-models"), members=["sinet"])
     with pytest.raises(ModelFileMissing, match=r"SINet\.onnx.*autolabel\.models\.sinet"):
-        autolabel.run(broken, root, tmp_path / "labels", ["sinet"])
+        autolabel.run(broken, root, tmp_path / "labels")
+    assert not (tmp_path / "labels").exists()  # stopped before anything was written
     with pytest.raises(ValueError, match="unknown ensemble member"):
-        autolabel.run(params, root, tmp_path / "labels", ["mediapipe"])
+        dataclasses.replace(params, members=["mediapipe"])
+
+
+def test_members_option_overrides_the_params(tiny_store, tmp_path, repo_root, caplog):
+    root = tiny_store(n=1, size=(96, 64))
+    out, metrics_path = tmp_path / "labels", tmp_path / "metrics.json"
+    argv = ["--store", str(root), "--out", str(out), "--params", str(repo_root / "params.yaml"), "--metrics",
+            str(metrics_path), "--members", "mediapipe-landscape, mediapipe-selfie"]
+    assert autolabel.main(argv) == 0
+    assert json.loads(metrics_path.read_text())["members"] == ["mediapipe-landscape", "mediapipe-selfie"]
+    assert sorted(p.name for p in out.iterdir()) == ["disagreement", "ensemble", "mediapipe-landscape",
+                                                     "mediapipe-selfie"]
+    assert autolabel.main(argv[:-1] + ["mediapipe"]) == 2  # a user error: one line
+    assert "unknown ensemble member 'mediapipe'" in caplog.text
