@@ -3,6 +3,7 @@ a typo'd params section, an evaluation with nothing to evaluate. And the reposit
 from __future__ import annotations
 
 import dataclasses
+import json
 import importlib
 
 import pytest
@@ -115,3 +116,53 @@ def test_every_dataclass_default_equals_params_yaml(section, repo_root):
     pending = sorted(k for k in PENDING_DRIFT if k.split(".")[0] == section)
     assert sorted(set(drift) - set(pending)) == [], "set these defaults to params.yaml's values"
     assert sorted(set(pending) - set(drift)) == [], "fixed: remove them from PENDING_DRIFT"
+
+
+def _actions(seen: dict):
+    from core.cli import Action, UsageError
+
+    def args_of(parser):
+        parser.add_argument("--n", type=int, required=True)
+
+    def count(args):
+        if args.n < 0:
+            raise UsageError("--n should be >= 0")
+        if args.n == 0:
+            raise FileNotFoundError("nothing/here: no such file")
+        seen["n"] = args.n
+        return {"n": args.n}
+
+    return {"count": Action("count", args_of, count),
+            "quiet": Action("no figures", args_of, count, metrics_help=None)}
+
+
+def test_actions_main_runs_an_action_as_a_stage(tmp_path, caplog):
+    """A stage of several actions (studio serve/push/pull): each runs through the kernel, with its own options."""
+    from core.cli import actions_main
+
+    seen: dict = {}
+    metrics = tmp_path / "m.json"
+    assert actions_main("prog", "A stage.", None, None, _actions(seen), ["count", "--n", "3", "--metrics",
+                                                                          str(metrics)]) == 0
+    assert seen == {"n": 3} and json.loads(metrics.read_text()) == {"n": 3}
+    assert actions_main("prog", "A stage.", None, None, _actions(seen), ["count", "--n", "0"]) == 2
+    assert "prog count: error: nothing/here" in _one_error_line(caplog)
+    with pytest.raises(SystemExit) as usage:  # options that do not go together: argparse's usage, exit 2
+        actions_main("prog", "A stage.", None, None, _actions(seen), ["count", "--n", "-1"])
+    assert usage.value.code == 2
+    with pytest.raises(SystemExit):  # an action without figures has no --metrics
+        actions_main("prog", "A stage.", None, None, _actions(seen), ["quiet", "--n", "1", "--metrics", "x"])
+
+
+def test_comma_list():
+    from core.cli import comma_list
+
+    assert comma_list(" a, b,,c ") == ["a", "b", "c"] and comma_list(" , ") is None
+
+
+def test_studio_push_with_unpaired_labels_is_a_usage_error(tmp_path, repo_root, capsys):
+    from labeling import studio
+
+    with pytest.raises(SystemExit) as usage:  # said before any server is asked
+        studio.main(["push", "--round", "1", "--store", str(tmp_path), "--params", str(repo_root / "params.yaml")])
+    assert usage.value.code == 2 and "give one --labels per --store" in capsys.readouterr().err
