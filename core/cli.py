@@ -227,7 +227,8 @@ def _run_stage(parser: argparse.ArgumentParser, args: argparse.Namespace, sectio
             raise
         log.error("%s: error: %s (%s; -v shows the traceback)", prog, e, type(e).__name__)
         return 2
-    write_metrics(args.metrics, figures or {})
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 alone writes the stage's figures
+        write_metrics(args.metrics, figures or {})
     return 0
 
 

@@ -167,3 +167,14 @@ def test_upright_batches_swap_the_input_size_for_the_whole_batch(tiny_store):
     assert len(shapes[2]) == len(ds) // 2
     batches = OrientedBatches(SequentialSampler(ds), 2, True, 0.5, seed=1)
     assert list(batches) == list(batches)  # the draw repeats for a seed and epoch
+
+
+def test_only_rank_0_writes_a_stages_metrics(tmp_path, monkeypatch):
+    from core.cli import stage_main
+
+    out = tmp_path / "m.json"
+    for rank, written in (("1", False), ("0", True)):
+        monkeypatch.setenv("RANK", rank)
+        assert stage_main("p", "doc", None, None, lambda parser: None, lambda args: {"x": 1},
+                          ["--metrics", str(out)]) == 0
+        assert out.is_file() == written
