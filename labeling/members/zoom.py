@@ -41,8 +41,9 @@ def crop_windows(guide: np.ndarray, params: ZoomParams) -> list[tuple[int, int, 
     order = sorted(range(1, n), key=lambda i: -stats[i, cv2.CC_STAT_AREA])[:params.max_crops]
     windows = []
     for i in order:
-        ys, xs = np.nonzero((labels == i) & (mask > 0))  # the group's own pixels, not the dilation
-        x, y, bw, bh = xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+        gx, gy, gw, gh = stats[i, :4]  # the group's own pixels (not the dilation), found within its box
+        ys, xs = np.nonzero((labels[gy:gy + gh, gx:gx + gw] == i) & (mask[gy:gy + gh, gx:gx + gw] > 0))
+        x, y, bw, bh = gx + xs.min(), gy + ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
         half = max(bw, bh) * (1 + 2 * params.margin) / 2
         cx, cy = x + bw / 2, y + bh / 2
         x0, x1 = int(max(0, cx - half)), int(min(w, np.ceil(cx + half)))

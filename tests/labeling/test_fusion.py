@@ -76,3 +76,32 @@ def test_learn_threshold_prefers_union_for_members_that_each_miss_a_part():
     right[:, :3] = 0.0
     t = fusion.learn_threshold([{"l": left, "r": right}], [truth], {"l": 1.0, "r": 1.0})
     assert t < 0.5  # half the vote is enough
+
+
+def test_guided_filters_only_the_open_band_and_equals_filtering_the_whole_image(repo_root):
+    """On a real photo with a member-like soft, shifted edge: the banded filter writes the same uint8
+    alpha as the edge filter over the whole image (the reference below), and leaves flat areas 0 / 1."""
+    import cv2
+
+    from core import io
+
+    voc = repo_root.parent / "shared" / "data" / "ccp-voc" / "VOC2012"
+    if not voc.is_dir():
+        pytest.skip("../shared/data/ccp-voc is absent")
+    rgb = io.read_image(voc / "JPEGImages" / "0001.jpg")
+    person = (io.read_mask(voc / "SegmentationClass" / "0001.png") == 15).astype(np.float32)
+    soft = cv2.GaussianBlur(np.roll(person, 4, axis=1), (0, 0), 3.0)  # an upsampled member's edge, 4 px off
+    params = FusionParams(guided_radius=0.008)
+    radius = max(1, int(round(params.guided_radius * np.hypot(*soft.shape))))
+    whole = cv2.ximgproc.guidedFilter(rgb, soft, radius, params.guided_eps * 255.0 ** 2)
+    reference = np.clip((whole - 0.5) * params.guided_sharpen + 0.5, 0.0, 1.0)
+    banded = fusion.guided(rgb, soft, params)
+    np.testing.assert_array_equal(masks_u8(banded), masks_u8(reference))
+    runs = fusion._open_runs(soft, params.guided_sharpen, 2 * radius)
+    filtered = sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in runs)
+    assert 0 < filtered < 0.8 * soft.size  # the band, not the whole photo
+    assert banded[0, 0] in (0.0, 1.0) and banded[soft.shape[0] // 2, soft.shape[1] // 2] in (0.0, 1.0)
+
+
+def masks_u8(alpha: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(alpha * 255.0), 0, 255).astype(np.uint8)
