@@ -107,3 +107,44 @@ def test_params_override_single_ramps_and_reject_unknown_checks():
     assert params.ramps["box_shaped"] == Ramp(0.99, 1.0) and params.ramps["shifted"] == QualityParams().ramps["shifted"]
     with pytest.raises(ValueError, match="unknown quality ramp"):
         QualityParams(ramps={"nope": Ramp(0, 1)})
+
+
+@pytest.mark.parametrize("photo", ["ccp-voc", "portraits-aisegment"])
+def test_every_corruption_of_a_real_human_label_scores_below_the_label(repo_root, photo):
+    """A real photo, its human label and the default ensemble (MediaPipe members, weighted vote, edge
+    filter): each of the six corruptions scores below the label by the shipped scorer, and never above
+    it by the checks' product (which misses a blob on ccp-voc 0020's busy street background: its arc
+    finds edges there, and no check fires; the scorer's sure_extra / extra_component see it)."""
+    from core import io
+    from core.config import load_section
+    from labeling import fusion, members as registry
+    from labeling.autolabel import AutolabelParams
+    from labeling.scorer import KINDS, Scorer, corrupt, features, label_rng
+
+    data = repo_root.parent / "shared" / "data" / photo
+    if not data.is_dir():
+        pytest.skip(f"../shared/data/{photo} is absent")
+    if photo == "ccp-voc":
+        rgb = io.read_image(data / "VOC2012" / "JPEGImages" / "0020.jpg")
+        label = io.read_mask(data / "VOC2012" / "SegmentationClass" / "0020.png") == 15
+    else:
+        image = sorted((data / "clip_img").rglob("*.jpg"))[0]
+        rgb = io.read_image(image)
+        matte = next((data / "matting").rglob(image.stem + ".png"))
+        label = io.read_mask(matte) >= 128
+    params = load_section("autolabel", AutolabelParams, repo_root / "params.yaml")
+    alphas = {name: registry.get(name, params.settings).predict(rgb) for name in params.members}
+    fused, disagreement = fusion.fuse(alphas, params.fusion.weights, params.fusion.vote_threshold)
+    fused = fusion.guided(rgb, fused, params.fusion)
+    scorer = Scorer.load(repo_root / "labeling" / "scorer_default.json")
+
+    def scores(mask):
+        a = assess(mask.astype(np.uint8) * 255, fused, disagreement, alphas, rgb, QualityParams())
+        return a.label_quality, float(scorer.quality(features(a))[0])
+
+    clean_checks, clean_learned = scores(label)
+    rng = label_rng(0, photo)
+    for kind in KINDS:
+        bad_checks, bad_learned = scores(corrupt(label, kind, rng))
+        assert bad_checks <= clean_checks and bad_learned < clean_learned, (kind, bad_checks, clean_checks,
+                                                                            bad_learned, clean_learned)
