@@ -42,6 +42,7 @@ from datasets import masks  # noqa: E402
 from core.config import load_section  # noqa: E402
 from datasets.store import Sample, Store, sample_id, write_tables  # noqa: E402
 from labeling import autolabel, clean  # noqa: E402
+from labeling.ensemble import Ensemble, Prediction  # noqa: E402
 from labeling.members.zoom import ZoomParams  # noqa: E402
 
 log = logging.getLogger("label_quality")
@@ -235,8 +236,9 @@ def contact_sheet(store_root: Path, labels: Path, ids: list[str], path: Path, ca
     io.write_png(path, np.vstack([np.hstack(tiles[i:i + 5]) for i in range(0, len(tiles), 5)]))
 
 
-def cached_autolabel(params, store_root: Path, labels: Path, names: list[str], cache: Path) -> None:
-    """autolabel's LABELS, with each image's member alphas cached under ``cache`` by (id, zoom windows).
+def cached_autolabel(params, store_root: Path, labels: Path, cache: Path) -> None:
+    """autolabel's LABELS (the ensemble of ``params.members``), with each image's member alphas cached
+    under ``cache`` by (id, members, zoom windows).
 
     The members see the label only through the zoom windows it gives, so a corrupted label whose
     windows equal the clean one's reuses its alphas; any other label runs the members (honest: a
@@ -249,19 +251,22 @@ def cached_autolabel(params, store_root: Path, labels: Path, names: list[str], c
     store = Store(store_root)
     if params.fusion.method == "learned":
         raise ValueError("cached_autolabel supports the weighted and file fusions only")
-    fuse = autolabel.fuser(params, names)
+    ensemble = Ensemble.from_params(params)
+    names = ensemble.names
     for row in store.samples.itertuples():
         rgb, gt = autolabel.load_sample(store, row, True)
-        windows = crop_windows(gt, params.zoom) if params.zoom.enabled else []
+        windows = crop_windows(gt, params.zoom) if gt is not None else []
+        if gt is None and params.zoom.enabled:  # no label: the crops go where the ensemble's fusion says
+            windows = ("ensemble", params.zoom, params.fusion)
         key = hashlib.sha1(repr((names, windows)).encode()).hexdigest()[:12]
         path = cache / f"{row.id}-{key}.npz"
         if path.is_file():
             alphas = dict(np.load(path))
         else:
-            alphas = {n: autolabel.to_uint8(a) for n, a in autolabel.predict_members(params, rgb, gt, names)[0].items()}
+            alphas = {n: autolabel.to_uint8(a) for n, a in ensemble.predict(rgb, gt, fuse=False).alphas.items()}
             path.parent.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(path, **alphas)
-        autolabel.write_sample(params, labels, row.id, rgb, autolabel.Prediction({n: alphas[n] for n in names}, 0), fuse)
+        autolabel.write_sample(labels, row.id, rgb, Prediction({n: alphas[n] for n in names}), ensemble)
 
 
 def split_store(src: Path, dst: Path, split: str) -> Path:
@@ -277,13 +282,14 @@ def split_store(src: Path, dst: Path, split: str) -> Path:
     return dst
 
 
-def label_and_clean(params, clean_params, store_root: Path, labels: Path, names: list[str],
+def label_and_clean(params, clean_params, store_root: Path, labels: Path,
                     reuse: bool = False, cache: Path | None = None) -> pd.DataFrame:
+    """autolabel (the ensemble of ``params.members``) and clean on ``store_root``; clean's quality table."""
     if not (reuse and (labels / autolabel.ENSEMBLE).is_dir()):
         if cache is not None:
-            cached_autolabel(params, store_root, labels, names, cache)
+            cached_autolabel(params, store_root, labels, cache)
         else:
-            autolabel.run(params, store_root, labels, names)
+            autolabel.run(params, store_root, labels)
     clean.run(clean_params, store_root, labels)
     return pd.read_parquet(labels / "quality.parquet")
 
@@ -319,7 +325,7 @@ def figures(qc: pd.DataFrame) -> dict:
     }
 
 
-def corruption_run(params, clean_params, store_root: Path, out: Path, names: list[str], fraction: float, seed: int,
+def corruption_run(params, clean_params, store_root: Path, out: Path, fraction: float, seed: int,
                    suffix: str, reuse: bool, cache: Path | None = None, modes: tuple[str, ...] = (),
                    cv_train: dict | None = None, cv_folds: int = 5) -> dict:
     """Corrupt ``fraction`` of the labels, autolabel + clean that store; AUROC, recall, precision.
@@ -329,7 +335,7 @@ def corruption_run(params, clean_params, store_root: Path, out: Path, names: lis
     """
     kinds = corrupt_store(store_root, out / f"store-corrupt{suffix}", fraction, seed)
     qc = label_and_clean(params, clean_params, out / f"store-corrupt{suffix}", out / f"labels-corrupt{suffix}",
-                         names, reuse, cache)
+                         reuse, cache)
     qc["kind"] = qc.id.map(kinds).fillna("clean")
     original, damaged = Store(store_root), Store(out / f"store-corrupt{suffix}")
     corrupted_iou = [masks.iou(damaged.alpha(r), original.alpha(r)) for r in damaged.samples.itertuples() if r.id in kinds]
@@ -348,7 +354,7 @@ def corruption_run(params, clean_params, store_root: Path, out: Path, names: lis
         if mode == clean_params.scorer.mode:
             continue
         other = dataclasses.replace(clean_params, scorer=dataclasses.replace(clean_params.scorer, mode=mode))
-        q = label_and_clean(params, other, out / f"store-corrupt{suffix}", out / f"labels-corrupt{suffix}", names,
+        q = label_and_clean(params, other, out / f"store-corrupt{suffix}", out / f"labels-corrupt{suffix}",
                             reuse=True)
         q["kind"] = q.id.map(kinds).fillna("clean")
         result["modes"][mode] = figures(q)
@@ -425,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     params = load_section("autolabel", autolabel.AutolabelParams, args.params)
     clean_params = load_section("clean", clean.CleanParams, args.params)
     names = args.members.split(",") if args.members else list(params.members)
+    params = dataclasses.replace(params, members=names)  # the ensemble every autolabel run below labels with
     modes = tuple(m for m in args.modes.split(",") if m)
     out = args.out
     if args.reuse and (out / "store").is_dir():
@@ -439,11 +446,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_nozoom and not args.reuse:
         nozoom = dataclasses.replace(params, zoom=ZoomParams(enabled=False))
         if args.cache:
-            cached_autolabel(nozoom, store_root, out / "labels-nozoom", names, args.cache)
+            cached_autolabel(nozoom, store_root, out / "labels-nozoom", args.cache)
         else:
-            autolabel.run(nozoom, store_root, out / "labels-nozoom", names)
+            autolabel.run(nozoom, store_root, out / "labels-nozoom")
         report["iou_vs_coco_nozoom"] = member_ious(store_root, out / "labels-nozoom", names)
-    q = label_and_clean(params, clean_params, store_root, out / "labels", names, args.reuse, args.cache)
+    q = label_and_clean(params, clean_params, store_root, out / "labels", args.reuse, args.cache)
     report["iou_vs_coco"] = member_ious(store_root, out / "labels", names)
     best_member = max(report["iou_vs_coco"][m] for m in names)
     report["ensemble_beats_best_member"] = report["iou_vs_coco"][autolabel.ENSEMBLE] > best_member
@@ -460,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for seed in range(args.seed, args.seed + args.repeats):
         suffix = "" if seed == args.seed else f"-{seed}"
-        runs.append(corruption_run(params, clean_params, store_root, out, names, args.fraction, seed, suffix,
+        runs.append(corruption_run(params, clean_params, store_root, out, args.fraction, seed, suffix,
                                    args.reuse, args.cache, modes, cv_train, args.cv_folds))
     report["corrupted"] = runs[0]
     report["corrupted_repeats"] = {"scorer": clean_params.scorer.mode, **summary(runs),
