@@ -187,3 +187,19 @@ def test_the_closure_follows_lazy_imports_and_data_files():
     assert {"datasets/__init__.py", "datasets/readers/coco.py", "datasets/store.py"} <= ingest  # import_module
     clean = {p.relative_to(ROOT).as_posix() for p in closure("labeling.clean")}
     assert {"labeling/scorer_default.json", "datasets/masks.py"} <= clean
+
+
+def test_make_release_can_put_its_pipeline_in_place(tmp_path):
+    """`make release` copies release/pipeline.yaml to release/dvc.yaml and runs it: DVC refuses a dvc.yaml that
+    git ignores, so the copy must not be ignored, and DVC must read it as the release's stages."""
+    import subprocess
+    import sys
+
+    assert subprocess.run(["git", "check-ignore", "-q", "release/dvc.yaml"], cwd=ROOT).returncode == 1
+    clone = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    (clone / "release" / "dvc.yaml").write_text((ROOT / "release" / "pipeline.yaml").read_text())
+    listed = subprocess.run([sys.executable, "-m", "dvc", "stage", "list", "release/dvc.yaml", "--name-only"],
+                            cwd=clone, capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert {"release/dvc.yaml:train", "release/dvc.yaml:testclips"} <= set(listed.stdout.split())
