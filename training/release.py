@@ -70,7 +70,7 @@ def card(run: Path, params_file: Path, model: MattingNet, state: dict[str, Any],
     return jinja2.Template(TEMPLATE.read_text(), undefined=jinja2.StrictUndefined, trim_blocks=True,
                            lstrip_blocks=True).render(
         run=run, params_file=params_file, sources=sources, ingest=ingest, curate=_json(reports / "curate.json"),
-        synthesize=_json(reports / "synthesize" / "metrics.json"), hashes=lock_hashes(run / "dvc.lock", str(run)),
+        synthesize=_json(reports / "synthesize" / "metrics.json"), testclips=_json(reports / "testclips.json"), hashes=lock_hashes(run / "dvc.lock", str(run)),
         model_args=model.model_args(), parameters=count_parameters(model), train=asdict(train),
         figures=figures, evaluations=evaluations, ablation=ablation.strip(), export=_json(reports / "export.json"))
 
