@@ -38,13 +38,14 @@ class FusionParams:
     # 'alpha' samples; file: the logistic stacking in `weights_file` (python -m labeling fit-fusion)
     method: Literal["weighted", "learned", "file"] = "weighted"
     weights_file: str = ""  # method file: the fitted FusionModel JSON (relative to the repo root)
-    weights: dict[str, float] = field(default_factory=dict)  # member -> weight; unlisted members weigh 1
-    vote_threshold: float = 0.5  # share of the weighted vote that makes a pixel person (0.5 = majority)
+    weights: dict[str, float] = field(default_factory=lambda: {  # member -> weight; unlisted members weigh 1
+        "mediapipe-selfie": 2.0, "mediapipe-landscape": 1.0, "mediapipe-pose": 2.0})
+    vote_threshold: float = 0.35  # share of the weighted vote that makes a pixel person (0.5 = majority)
     min_trusted: int = 3  # learned: fewer trusted samples than this -> use `weights` (with a warning)
     # edge-aware filter of the fused alpha guided by the image (snaps the members' upsampled edges to
     # the photo's): radius as a fraction of the image diagonal (0 = off), regularisation in 0..255
     # intensity units squared / 255^2, then (alpha - 0.5) x sharpen + 0.5 (the filter softens)
-    guided_radius: float = 0.0
+    guided_radius: float = 0.008
     guided_eps: float = 0.001
     guided_sharpen: float = 2.0
     learn_pixels: int = 20000  # learned: pixels sampled per trusted sample

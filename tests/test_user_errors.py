@@ -85,15 +85,8 @@ def test_evaluate_with_no_matching_pair_exits_2_and_writes_no_metrics(tmp_path, 
     assert not (tmp_path / "eval" / "metrics.json").exists()
 
 
-# Defaults that still differ from params.yaml, owned by work in progress elsewhere (issue 10 is changing
-# labeling/autolabel.py and labeling/fusion.py): section.field -> why. Remove an entry when its default is fixed.
-PENDING_DRIFT = {  # the code keeps the plain fusion (tests build it bare); params.yaml tunes it
-    # the code trains from scratch; the project fine-tunes the release gently
-    "train.init": "fine-tune the release", "train.freeze_norm": "fine-tune the release", "train.lr": "fine-tune the release",
-    "train.max_steps": "fine-tune the release", "train.warmup_steps": "fine-tune the release",
-    "autolabel.fusion.weights": "tuned vote", "autolabel.fusion.vote_threshold": "tuned vote",
-    "autolabel.fusion.guided_radius": "edge filter on in the project",
-}
+# Defaults allowed to differ from params.yaml (section.field -> why); empty: every default is params.yaml's.
+PENDING_DRIFT: dict[str, str] = {}  # key -> why its dataclass default may differ from params.yaml (none now)
 
 
 def _drift(default, loaded, where: str) -> list[str]:

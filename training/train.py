@@ -36,14 +36,16 @@ log = logging.getLogger(__name__)
 class TrainParams:
     """params.yaml `train:`."""
     seed: int = 0  # seeds torch, numpy and the augmentation draws
-    freeze_norm: bool = False  # keep the BatchNorm statistics fixed (fine-tuning `init` on a little, other data)
-    init: str = ""  # start from these weights (a .pt checkpoint, e.g. the release training/weights/matting.pt); "" = scratch
+    # The defaults are params.yaml's: a gentle fine-tune of the release (from scratch: init "", freeze_norm
+    # false, lr 3e-3, max_steps 600+, warmup_steps 20+; the release profile's recipe: release/params.yaml)
+    freeze_norm: bool = True  # keep the BatchNorm statistics fixed (fine-tuning `init` on a little, other data)
+    init: str = "training/weights/matting.pt"  # start from these weights (a .pt checkpoint); "" = scratch
     epochs: int = 6  # passes over the training items
-    max_steps: int = 600  # stop after this many optimizer steps (0 = no limit)
+    max_steps: int = 60  # stop after this many optimizer steps (0 = no limit)
     batch_size: int = 8  # images per step
-    lr: float = 3.0e-3  # peak AdamW learning rate
+    lr: float = 3.0e-5  # peak AdamW learning rate
     weight_decay: float = 1.0e-4  # AdamW decay (not on norms and biases)
-    warmup_steps: int = 20  # linear warm-up from 0 to lr
+    warmup_steps: int = 5  # linear warm-up from 0 to lr
     min_lr: float = 0.05  # cosine decay floor, as a fraction of lr
     grad_clip: float = 1.0  # max gradient norm (0 = off)
     num_workers: int = 0  # DataLoader worker processes (0 = load in the training process)

@@ -26,10 +26,13 @@ def params(repo_root, shared_dir):
 
 def test_main_writes_each_member_the_ensemble_and_the_disagreement_and_nothing_else(tiny_store, tmp_path, repo_root,
                                                                                    shared_dir):
-    # the release profile's ensemble: five members (model files in ../shared/models) and the fitted fusion
+    # the strong ensemble: five members (model files in ../shared/models) and the fitted fusion file
     root = tiny_store(n=3, size=(96, 64))
     out, metrics_path = tmp_path / "labels", tmp_path / "metrics.json"
-    profile = repo_root / "release" / "params.yaml"
+    profile = tmp_path / "params.yaml"
+    profile.write_text(f"base: {repo_root / 'params.yaml'}\n"
+                       "autolabel:\n  members: [mediapipe-selfie, mediapipe-landscape, mediapipe-pose, sinet, ppseg]\n"
+                       "  fusion: {method: file, weights_file: labeling/fusion_weights.json}\n")
     argv = ["--store", str(root), "--out", str(out), "--params", str(profile), "--metrics", str(metrics_path)]
     assert autolabel.main(argv) == 0
     params = load_section("autolabel", AutolabelParams, profile)

@@ -81,9 +81,10 @@ def test_the_file_round_trips_and_serves_only_its_members(tmp_path, caplog):
     alphas = samples(1)[0][0]
     other = {"a": alphas["a"], "b": alphas["b"], "c": alphas["c"], "other": alphas["bad"]}
     with caplog.at_level(logging.WARNING):  # other members: the weighted vote, with a warning
-        fused, _ = fuser(FusionParams(method="file", weights_file=str(path)), list(other))(other)
+        params = FusionParams(method="file", weights_file=str(path))
+        fused, _ = fuser(params, list(other))(other)
     assert "was fitted for members" in caplog.text
-    np.testing.assert_array_equal(fused, fuse(other, {}, 0.5)[0])
+    np.testing.assert_array_equal(fused, fuse(other, params.weights, params.vote_threshold)[0])
     with pytest.raises(FileNotFoundError, match="autolabel.fusion.weights_file"):
         fuser(FusionParams(method="file", weights_file=str(tmp_path / "missing.json")), MEMBERS)
     with pytest.raises(ValueError, match="weights_file` is empty"):
@@ -105,7 +106,7 @@ def test_fit_on_a_small_labelled_store_and_autolabel_with_the_file(tiny_store, t
     assert model.members == names.split(",") and model.measured["samples"] == 6
     params = load_section("autolabel", AutolabelParams, repo_root / "params.yaml")
     params = dataclasses.replace(params, members=names.split(","),
-                                 fusion=FusionParams(method="file", weights_file=str(out)))
+                                 fusion=FusionParams(method="file", weights_file=str(out), guided_radius=0.0))
     metrics = autolabel.run(params, root, tmp_path / "labels")
     assert metrics["fusion_file"] == str(out)
     for row in Store(root).samples.itertuples():
@@ -125,4 +126,4 @@ def test_the_guided_edge_filter_snaps_a_blurred_edge_to_the_image():
     filtered = guided(rgb, blurred, FusionParams(guided_radius=0.05))
     assert masks.iou(filtered, truth) > masks.iou(blurred, truth)
     assert filtered.dtype == np.float32 and 0 <= filtered.min() <= filtered.max() <= 1
-    np.testing.assert_array_equal(guided(rgb, blurred, FusionParams()), blurred)
+    np.testing.assert_array_equal(guided(rgb, blurred, FusionParams(guided_radius=0.0)), blurred)

@@ -30,7 +30,8 @@ def params_file(tmp_path):
 
     def make(**sections) -> Path:
         data = {"model": dict(TINY_MODEL),
-                "train": {"epochs": 2, "max_steps": 0, "batch_size": 2, "warmup_steps": 1, "store_repeat": 1},
+                "train": {"init": "", "freeze_norm": False, "lr": 3e-3, "epochs": 2, "max_steps": 0, "batch_size": 2,
+                          "warmup_steps": 1, "store_repeat": 1},  # tiny models from scratch
                 "evaluate": {"fps_frames": 2, "fps_sizes": ["640x360"], "worst": 3, "tile_width": 64},
                 "export": {"calibration_images": 4, "parity_images": 2},
                 "video": {}}
