@@ -202,8 +202,8 @@ def run(params: SynthesisParams, store: Path | str, out: Path | str, labels: Pat
     if labels is not None and not labels.is_dir():
         raise FileNotFoundError(f"{labels}: labels folder not found (expected <id>.png files; or leave out --labels)")
     st = Store(store)
-    sources, skipped = cutouts.scan(st, labels, params.min_person_pixels, params.placement, tuple(params.splits))
-    other_splits = int((st.samples["split"].isin(SPLITS) & ~st.samples["split"].isin(params.splits)).sum())
+    sources, skipped, other_splits = cutouts.scan(st, labels, params.min_person_pixels, params.placement,
+                                                  params.splits)
     if not sources and (count or clips):
         reasons = Counter(s.reason for s in skipped)
         raise ValueError(f"{st.root}: no usable samples among {len(st.samples)} (skipped: {dict(reasons)}); "

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from core import io
-from core.cli import progress, stage_main
+from core.cli import comma_list, progress, stage_main
 from core.config import ParamsError
 from training import bench
 from datasets.masks import to_uint8
@@ -243,7 +243,7 @@ def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=Path, required=True, help="folder of images")
     parser.add_argument("--masks", type=Path, required=True, help="folder of masks (matched by stem)")
     parser.add_argument("--out", type=Path, required=True, help="report folder (metrics.json, ...)")
-    parser.add_argument("--baselines", default="", help="comma-separated baselines to compare against, "
+    parser.add_argument("--baselines", type=comma_list, default=[], help="comma-separated baselines to compare against, "
                         "e.g. mediapipe-selfie,mediapipe-landscape")
     parser.add_argument("--clips", type=Path, help="synthesize output with clips.parquet: adds dtssd and clip_mad")
     parser.add_argument("--clip-split", default="test", choices=["train", "val", "test"],
@@ -251,8 +251,7 @@ def _add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(params: EvaluateParams, args: argparse.Namespace) -> dict:
-    baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
-    return run(params, args.model, args.images, args.masks, args.out, baselines, args.params, args.clips,
+    return run(params, args.model, args.images, args.masks, args.out, args.baselines or [], args.params, args.clips,
                args.clip_split)
 
 

@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from torch import nn
 
 
-
 def weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
     """Mean of ``values`` over pixels where ``weight`` is set (all pixels when None); 0 if none are."""
     if weight is None:
@@ -71,8 +70,7 @@ def _square_max(x: torch.Tensor, width: int) -> torch.Tensor:
     then a column pass of shifted maxima: ~1 ms for a batch where one square max_pool2d took ~20."""
     for dim in (-1, -2):
         n = x.shape[dim]
-        pad = [0, 0, 0, 0]
-        pad[0 if dim == -1 else 2:(2 if dim == -1 else 4)] = [width, width]
+        pad = (width, width, 0, 0) if dim == -1 else (0, 0, width, width)  # F.pad: last dim first
         padded = F.pad(x, pad, value=float("-inf"))
         out = padded.narrow(dim, 0, n)
         for shift in range(1, 2 * width + 1):

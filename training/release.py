@@ -23,7 +23,7 @@ import jinja2
 import yaml
 
 from core import io
-from core.cli import stage_main
+from core.cli import comma_list, stage_main
 from core.config import load_section, read_params
 from training import summary
 from training.checkpoint import model_from_state, read_checkpoint, save_weights
@@ -101,7 +101,8 @@ def _add_args(parser) -> None:
     parser.add_argument("--run", type=Path, default=Path("release"),
                         help="the release pipeline's folder (dvc.yaml, dvc.lock, models/, reports/)")
     parser.add_argument("--params", type=Path, default=Path("release/params.yaml"), help="its params profile")
-    parser.add_argument("--splits", default="ccp-voc,portraits", help="comma-separated evaluated test splits")
+    parser.add_argument("--splits", type=comma_list, default="ccp-voc,portraits",
+                        help="comma-separated evaluated test splits")
     parser.add_argument("--ablation", type=Path, default=Path("release/ABLATION.md"),
                         help="Markdown of the measured ablation, put into the card as it is")
     parser.add_argument("--out", type=Path, default=Path("training/weights"), help="where the release goes")
@@ -109,7 +110,7 @@ def _add_args(parser) -> None:
 
 def _run(args) -> dict:
     sizes = run(args.run, args.params, args.out, args.ablation if args.ablation.is_file() else None,
-                [s.strip() for s in args.splits.split(",") if s.strip()])
+                args.splits or [])
     return {"bytes": sizes}
 
 

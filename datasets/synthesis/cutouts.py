@@ -11,6 +11,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -45,14 +46,15 @@ class Skipped:
     detail: str
 
 
-def scan(store: Store, labels: Path | None, min_person_pixels: int,
-         placement: PlacementParams, splits: tuple[str, ...] = SPLITS) -> tuple[list[Source], list[Skipped]]:
-    """Usable samples of ``splits`` (sorted by id) and the skipped ones, each with its reason; samples of
-    other valid splits are not drawn from (the caller counts them)."""
+def scan(store: Store, labels: Path | None, min_person_pixels: int, placement: PlacementParams,
+         splits: Sequence[str] = SPLITS) -> tuple[list[Source], list[Skipped], int]:
+    """Usable samples of ``splits`` (sorted by id), the skipped ones, each with its reason, and how many
+    samples of the other valid splits were left out (not drawn from)."""
     threshold = placement.edge_threshold
     sources, skipped = [], []
     rows = store.samples.sort_values("id", kind="stable")
-    rows = rows[~rows["split"].isin(set(SPLITS) - set(splits))]
+    other = rows["split"].isin(set(SPLITS) - set(splits))
+    rows = rows[~other]
     for row in rows.itertuples(index=False):
         sid = str(row.id)
         if row.split not in SPLITS:
@@ -87,7 +89,7 @@ def scan(store: Store, labels: Path | None, min_person_pixels: int,
         sources.append(Source(sid, str(row.split), image_path, alpha_path))
     for s in skipped:
         log.warning("sample %s skipped (%s): %s", s.sample_id, s.reason, s.detail)
-    return sources, skipped
+    return sources, skipped, int(other.sum())
 
 
 def skipped_frame(skipped: list[Skipped]) -> pd.DataFrame:
