@@ -29,21 +29,34 @@ class ZoomParams:
     # (where to look leans to recall: a small person the full views half see fuses to ~0.3-0.5)
 
 
+GRID = 256  # groups are found on a grid of at most this many cells along the longer side (cells of s x s pixels)
+
+
 def crop_windows(guide: np.ndarray, params: ZoomParams) -> list[tuple[int, int, int, int]]:
-    """(x0, y0, x1, y1) crops (exclusive ends) for the guide's largest groups of parts (alpha >= 0.5)."""
+    """(x0, y0, x1, y1) crops (exclusive ends) for the guide's largest groups of parts (alpha >= 0.5).
+
+    Parts and groups are found on a grid of s x s-pixel cells (a cell is set when any of its pixels
+    is), so a box is at most s - 1 pixels larger than the parts' own: far below the crop's margin.
+    """
     if not params.enabled:
         return []
     mask = (guide >= (128 if guide.dtype == np.uint8 else 0.5)).astype(np.uint8)
     h, w = mask.shape
-    k = max(1, int(round(params.group_ratio * np.hypot(h, w))))
+    s = max(1, -(-max(h, w) // GRID))
+    rows, cols = -(-h // s), -(-w // s)
+    if s > 1:  # any pixel of a cell set -> the cell (the mean of 255s over the cell is > 0)
+        padded = cv2.copyMakeBorder(mask * np.uint8(255), 0, rows * s - h, 0, cols * s - w, cv2.BORDER_CONSTANT)
+        mask = (cv2.resize(padded, (cols, rows), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
+    k = max(1, int(round(params.group_ratio * np.hypot(h, w) / s)))
     grouped = cv2.dilate(mask, np.ones((2 * k + 1, 2 * k + 1), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(grouped)
     order = sorted(range(1, n), key=lambda i: -stats[i, cv2.CC_STAT_AREA])[:params.max_crops]
     windows = []
     for i in order:
-        gx, gy, gw, gh = stats[i, :4]  # the group's own pixels (not the dilation), found within its box
+        gx, gy, gw, gh = stats[i, :4]  # the group's own cells (not the dilation), found within its box
         ys, xs = np.nonzero((labels[gy:gy + gh, gx:gx + gw] == i) & (mask[gy:gy + gh, gx:gx + gw] > 0))
-        x, y, bw, bh = gx + xs.min(), gy + ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+        x, y = (gx + xs.min()) * s, (gy + ys.min()) * s
+        bw, bh = min(w, (gx + xs.max() + 1) * s) - x, min(h, (gy + ys.max() + 1) * s) - y
         half = max(bw, bh) * (1 + 2 * params.margin) / 2
         cx, cy = x + bw / 2, y + bh / 2
         x0, x1 = int(max(0, cx - half)), int(min(w, np.ceil(cx + half)))

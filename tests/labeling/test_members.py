@@ -161,12 +161,21 @@ def test_registry_reuses_members_per_thread(settings):
 
 
 def test_crop_windows_on_a_hand_made_guide():
-    guide = np.zeros((400, 600), np.uint8)
-    guide[100:140, 300:320] = 255  # a 20x40 person: box 20 wide, 40 tall
+    guide = np.zeros((200, 256), np.uint8)  # at most 256 px: one pixel per grid cell, exact boxes
+    guide[50:90, 100:120] = 255  # a 20x40 person: box 20 wide, 40 tall
     params = ZoomParams(margin=0.5, min_zoom=1.5)
-    assert crop_windows(guide, params) == [(270, 80, 350, 160)]  # 40 + 2 x 20 = 80 px square, centred
+    assert crop_windows(guide, params) == [(70, 30, 150, 110)]  # 40 + 2 x 20 = 80 px square, centred
     assert crop_windows(guide, ZoomParams(enabled=False)) == []
-    assert crop_windows(np.full((400, 600), 255, np.uint8), params) == []  # no magnification possible
+    assert crop_windows(np.full((200, 256), 255, np.uint8), params) == []  # no magnification possible
+
+
+def test_crop_windows_on_a_large_guide_are_found_on_cells_within_a_cell_of_exact():
+    guide = np.zeros((400, 600), np.uint8)  # 600 px: 3x3-pixel cells
+    guide[100:140, 300:320] = 255
+    (x0, y0, x1, y1), = crop_windows(guide, ZoomParams(margin=0.5, min_zoom=1.5))
+    exact = (270, 80, 350, 160)  # the window of the pixel box
+    assert max(abs(a - b) for a, b in zip((x0, y0, x1, y1), exact)) <= 3
+    assert x0 <= 300 and y0 <= 100 and x1 >= 320 and y1 >= 140  # the person is inside
 
 
 def test_predict_zoomed_raises_alpha_only_inside_crops():
