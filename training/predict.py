@@ -64,14 +64,12 @@ def downscale(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def to_input(rgb: np.ndarray, size: tuple[int, int], prior: np.ndarray | None, channels: int) -> np.ndarray:
     """(1, channels, h, w) float32 in [0, 1] from an RGB uint8 frame (and prior alpha when channels == 4)."""
     small = downscale(rgb, size)
-    x = small.astype(np.float32).transpose(2, 0, 1)[None] * (1.0 / 255.0)
+    x = np.empty((1, channels, size[1], size[0]), np.float32)
+    # one pass HWC uint8 -> CHW float32 (0.06 ms at 256x144; astype, transpose, scale and copy took 0.38)
+    np.multiply(small.transpose(2, 0, 1), np.float32(1.0 / 255.0), out=x[0, :3], dtype=np.float32)
     if channels == 4:
-        if prior is None:
-            p = np.zeros((1, 1, size[1], size[0]), np.float32)
-        else:
-            p = cv2.resize(to_float(prior), size, interpolation=cv2.INTER_LINEAR)[None, None]
-        x = np.concatenate([x, p], axis=1)
-    return np.ascontiguousarray(x)
+        x[0, 3] = 0.0 if prior is None else cv2.resize(to_float(prior), size, interpolation=cv2.INTER_LINEAR)
+    return x
 
 
 def to_frame_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
