@@ -149,11 +149,12 @@ def guided(rgb: np.ndarray, fused: np.ndarray, params: FusionParams) -> np.ndarr
     aG = (i_rg * cR + i_gg * cG + i_gb * cB) / det
     aB = (i_rb * cR + i_gb * cG + i_bb * cB) / det
     b = mp - aR * mR - aG * mG - aB * mB
-    coef = cv2.resize(cv2.merge([mean(aR), mean(aG), mean(aB), mean(b)]), (w, h), interpolation=cv2.INTER_LINEAR)
-    image = rgb.astype(np.float32) * np.float32(1 / 255)
+    unit = np.float32(1 / 255)  # the slopes per 0..255 level: the full-size image is used as it is (uint8)
+    coef = cv2.resize(cv2.merge([mean(aR) * unit, mean(aG) * unit, mean(aB) * unit, mean(b)]), (w, h),
+                      interpolation=cv2.INTER_LINEAR)
     out = coef[..., 3]
     for c in range(3):
-        out += coef[..., c] * image[..., c]
+        out += coef[..., c] * rgb[..., c]
     return np.clip((out - 0.5) * params.guided_sharpen + 0.5, 0.0, 1.0, out=np.ascontiguousarray(out))
 
 
