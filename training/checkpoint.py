@@ -51,7 +51,12 @@ def model_from_state(state: dict[str, Any], where: str) -> MattingNet:
 
 
 def init_from(model: MattingNet, path: Path | str) -> None:
-    """Load the weights of checkpoint ``path`` into ``model`` (`train.init`); errors name what differs."""
+    """Load the weights of checkpoint ``path`` into ``model`` (`train.init`); errors name what differs.
+
+    The one difference allowed is a deeper encoder (``enc_depths`` larger stage by stage): the file's
+    blocks fill the first blocks of each stage and every added block starts as the identity (its last
+    BatchNorm zeroed, so the residual adds nothing), so the grown model computes what the file's did.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: `train.init` names no such file (set `train.init: \"\"` in params.yaml "
@@ -59,12 +64,45 @@ def init_from(model: MattingNet, path: Path | str) -> None:
     state = read_checkpoint(path)
     mine, theirs = model.model_args(), state["model_args"]
     differ = {k: (theirs.get(k), mine.get(k)) for k in sorted(set(mine) | set(theirs)) if theirs.get(k) != mine.get(k)}
+    if set(differ) == {"enc_depths"} and _deepens(theirs["enc_depths"], mine["enc_depths"]):
+        _load_deepened(model, state["model"], theirs["enc_depths"])
+        log.info("initialised from %s, encoder deepened %s -> %s (added blocks start as the identity)",
+                 path, theirs["enc_depths"], mine["enc_depths"])
+        return
     if differ:
         listed = ", ".join(f"{k}: {a!r} in the file vs {b!r} in params `model:`" for k, (a, b) in differ.items())
         raise ValueError(f"{path}: `train.init` is incompatible with params `model:` ({listed}); "
-                         "make `model:` match it or set `train.init: \"\"` to train from scratch")
+                         "make `model:` match it (`enc_depths` may only grow) or set `train.init: \"\"` "
+                         "to train from scratch")
     model.load_state_dict(state["model"])
     log.info("initialised from %s", path)
+
+
+def _deepens(theirs, mine) -> bool:
+    return (isinstance(theirs, list) and len(theirs) == len(mine)
+            and all(isinstance(a, int) and a <= b for a, b in zip(theirs, mine)))
+
+
+def _load_deepened(model: MattingNet, weights: dict[str, torch.Tensor], depths: list[int]) -> None:
+    """``weights`` of an encoder with ``depths`` blocks per stage into the deeper ``model``."""
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    added = {(i, j) for i, stage in enumerate(model.encoder.stages) for j in range(depths[i], len(stage))}
+    expected = {k for k in model.state_dict() if _block_of(k) in added and not k.endswith("num_batches_tracked")}
+    if unexpected or set(missing) - {k for k in missing if k.endswith("num_batches_tracked")} != expected:
+        raise ValueError(f"weights do not fit the deepened encoder (missing {sorted(set(missing) - expected)}, "
+                         f"unexpected {sorted(unexpected)})")
+    for i, j in sorted(added):
+        norm = model.encoder.stages[i][j].body[-1]  # the linear bottleneck's BatchNorm
+        torch.nn.init.zeros_(norm.weight)
+        torch.nn.init.zeros_(norm.bias)
+
+
+def _block_of(key: str) -> tuple[int, int] | None:
+    """(stage, block) of an ``encoder.stages.<i>.<j>.`` state-dict key, else None."""
+    parts = key.split(".")
+    if parts[:2] == ["encoder", "stages"]:
+        return int(parts[2]), int(parts[3])
+    return None
 
 
 def save_weights(path: Path | str, model: MattingNet) -> None:

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from training.__main__ import main as training_main
-from training.checkpoint import load_model, read_checkpoint, save_weights
+from training.checkpoint import init_from, load_model, read_checkpoint, save_weights
 from training.data import AugmentParams, crop_matrix, draw_augment, person_box, photometric, warp
 from training.losses import LossParams, MattingLoss, ohem_bce_loss
 from training.model import MattingNet, ModelConfig
@@ -47,6 +47,33 @@ def test_init_starts_from_weights_and_names_what_differs(tiny_store, params_file
     missing = params_file(train={"init": str(tmp_path / "nope.pt"), "epochs": 1})
     assert training_main(["train", "--store", str(store), "--out", str(out), "--params", str(missing)]) == 2
     assert re.search(r"nope\.pt: `train\.init` names no such file", caplog.text)
+
+
+def test_init_deepens_the_encoder_and_keeps_what_the_file_computes(tiny_model_args, tmp_path):
+    init = tmp_path / "release.pt"
+    torch.manual_seed(5)
+    shallow = MattingNet(ModelConfig(**tiny_model_args))
+    for m in shallow.modules():  # non-trivial BatchNorm statistics, as a trained model has
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+    save_weights(init, shallow)
+    depths = list(tiny_model_args["enc_depths"])
+    grown = [d + (1 if i >= len(depths) - 2 else 0) for i, d in enumerate(depths)]
+    deep = MattingNet(ModelConfig(**{**tiny_model_args, "enc_depths": grown}))
+    init_from(deep, init)
+    x = torch.rand(2, 3, tiny_model_args["input_height"], tiny_model_args["input_width"])
+    with torch.no_grad():
+        assert torch.allclose(deep.eval()(x), shallow.eval()(x), atol=1e-6)  # same function as the file
+    added = deep.encoder.stages[-1][grown[-1] - 1]
+    assert not added.body[-1].weight.any() and added.body[0].weight.abs().sum() > 0  # identity by its last norm only
+    deep.train()
+    out, _ = deep(x, logits=True)
+    out.mean().backward()
+    assert added.body[-1].weight.grad.abs().sum() > 0  # and it learns
+    save_weights(tmp_path / "deep.pt", deep)  # and back: a shallower model cannot take deeper weights
+    with pytest.raises(ValueError, match=r"deep\.pt.*enc_depths: \[.*\] in the file vs .*may only grow"):
+        init_from(MattingNet(ModelConfig(**tiny_model_args)), tmp_path / "deep.pt")
 
 
 def test_webcam_framing_puts_the_head_near_the_top_and_cuts_the_body():
