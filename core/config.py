@@ -58,7 +58,7 @@ def _merge(base: Any, over: Any) -> Any:
 
 
 # Every top-level section a params file may hold: a typo'd section is an error, not silently ignored.
-SECTIONS = ("sources", "retrain", "review", "studio", "curate", "model", "train", "evaluate", "export", "video",
+SECTIONS = ("sources", "retrain", "review", "studio", "curate", "model", "train", "evaluate", "predict", "export", "video",
             "synthesize", "autolabel", "clean", "ingest", "sample")
 
 # Range of a numeric param without its own entry in its dataclass's ``RANGES``: finite and >= 0.

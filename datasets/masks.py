@@ -83,3 +83,57 @@ def touched_edges(alpha: np.ndarray, threshold: float = 0.5, min_pixels: int = 1
     mask = binarize(alpha, threshold)
     edges = {"top": mask[0, :], "bottom": mask[-1, :], "left": mask[:, 0], "right": mask[:, -1]}
     return [name for name, line in edges.items() if np.count_nonzero(line) >= min_pixels]
+
+
+def guided_coefficients(guide: np.ndarray, alpha: np.ndarray, radius: int, eps: float, sharpen: float = 1.0,
+                        colour: bool = True) -> list[np.ndarray]:
+    """The averaged linear model ``alpha ~ a . guide + b`` of He et al.'s guided filter, per pixel of a small guide.
+
+    guide: (h, w, 3) uint8 RGB; alpha: (h, w) float32 in [0, 1]; radius: box radius in pixels of the
+    guide; eps: regularisation in 0..1 intensity units squared; colour: the 3x3 colour model (else the
+    grey level's). ``(alpha - 0.5) x sharpen + 0.5`` is folded into the coefficients (the filter
+    softens the edge). Returns the slope maps per 0..255 level (3 colour or 1 grey) and the offset map,
+    each (h, w) float32, for ``guided_apply`` on the same image at any larger size: the fast guided
+    filter (He & Sun 2015), whose output keeps the larger image's edges.
+    """
+    p = np.asarray(alpha, np.float32)
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def mean(x: np.ndarray) -> np.ndarray:  # the window mean (box filter, mirrored border)
+        return cv2.boxFilter(x, -1, size, borderType=cv2.BORDER_REFLECT)
+
+    e, mp = np.float32(eps), mean(p)
+    if colour:
+        small = guide.astype(np.float32) * np.float32(1 / 255)
+        R, G, B = small[..., 0], small[..., 1], small[..., 2]
+        mR, mG, mB = mean(R), mean(G), mean(B)
+        cR, cG, cB = mean(R * p) - mR * mp, mean(G * p) - mG * mp, mean(B * p) - mB * mp  # cov(rgb, alpha)
+        rr, rg, rb = mean(R * R) - mR * mR + e, mean(R * G) - mR * mG, mean(R * B) - mR * mB  # cov(rgb) + eps
+        gg, gb, bb = mean(G * G) - mG * mG + e, mean(G * B) - mG * mB, mean(B * B) - mB * mB + e
+        i_rr, i_rg, i_rb = gg * bb - gb * gb, gb * rb - rg * bb, rg * gb - gg * rb  # its adjugate (symmetric)
+        i_gg, i_gb, i_bb = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
+        det = rr * i_rr + rg * i_rg + rb * i_rb
+        slopes = [(i_rr * cR + i_rg * cG + i_rb * cB) / det, (i_rg * cR + i_gg * cG + i_gb * cB) / det,
+                  (i_rb * cR + i_gb * cG + i_bb * cB) / det]
+        offset = mp - slopes[0] * mR - slopes[1] * mG - slopes[2] * mB
+    else:
+        grey = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY).astype(np.float32) * np.float32(1 / 255)
+        mI = mean(grey)
+        slopes = [(mean(grey * p) - mI * mp) / (mean(grey * grey) - mI * mI + e)]
+        offset = mp - slopes[0] * mI
+    s, unit = np.float32(sharpen), np.float32(sharpen / 255)  # slopes per 0..255 level: the image is used as it is
+    return [mean(a) * unit for a in slopes] + [(mean(offset) - np.float32(0.5)) * s + np.float32(0.5)]
+
+
+def guided_apply(coefficients: list[np.ndarray], image: np.ndarray) -> np.ndarray:
+    """(H, W) float32 alpha in [0, 1]: ``guided_coefficients`` upsampled (bilinear) to ``image`` (H, W, 3)
+    uint8 RGB, the same image the coefficients were solved on at a smaller size, and applied to it."""
+    h, w = image.shape[:2]
+    up = [cv2.resize(c, (w, h), interpolation=cv2.INTER_LINEAR) for c in coefficients]
+    out = up[-1]
+    if len(up) == 2:  # grey
+        out += up[0] * cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    else:
+        for c in range(3):
+            out += up[c] * image[..., c]
+    return np.clip(out, 0.0, 1.0, out=out)

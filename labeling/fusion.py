@@ -130,32 +130,10 @@ def guided(rgb: np.ndarray, fused: np.ndarray, params: FusionParams) -> np.ndarr
     s = GUIDED_SUBSAMPLE if min(h, w) >= 16 * GUIDED_SUBSAMPLE else 1
     r = max(1, int(round(params.guided_radius * np.hypot(h, w) / s)))
     size = (max(1, w // s), max(1, h // s))
-    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
+    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     p = cv2.resize(fused, size, interpolation=cv2.INTER_AREA)
-
-    def mean(x: np.ndarray) -> np.ndarray:  # the window mean (box filter, mirrored border)
-        return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
-
-    eps = np.float32(params.guided_eps)
-    R, G, B = small[..., 0], small[..., 1], small[..., 2]
-    mR, mG, mB, mp = mean(R), mean(G), mean(B), mean(p)
-    cR, cG, cB = mean(R * p) - mR * mp, mean(G * p) - mG * mp, mean(B * p) - mB * mp  # cov(rgb, alpha)
-    rr, rg, rb = mean(R * R) - mR * mR + eps, mean(R * G) - mR * mG, mean(R * B) - mR * mB  # cov(rgb) + eps
-    gg, gb, bb = mean(G * G) - mG * mG + eps, mean(G * B) - mG * mB, mean(B * B) - mB * mB + eps
-    i_rr, i_rg, i_rb = gg * bb - gb * gb, gb * rb - rg * bb, rg * gb - gg * rb  # its adjugate (symmetric)
-    i_gg, i_gb, i_bb = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
-    det = rr * i_rr + rg * i_rg + rb * i_rb
-    aR = (i_rr * cR + i_rg * cG + i_rb * cB) / det
-    aG = (i_rg * cR + i_gg * cG + i_gb * cB) / det
-    aB = (i_rb * cR + i_gb * cG + i_bb * cB) / det
-    b = mp - aR * mR - aG * mG - aB * mB
-    unit = np.float32(1 / 255)  # the slopes per 0..255 level: the full-size image is used as it is (uint8)
-    coef = cv2.resize(cv2.merge([mean(aR) * unit, mean(aG) * unit, mean(aB) * unit, mean(b)]), (w, h),
-                      interpolation=cv2.INTER_LINEAR)
-    out = coef[..., 3]
-    for c in range(3):
-        out += coef[..., c] * rgb[..., c]
-    return np.clip((out - 0.5) * params.guided_sharpen + 0.5, 0.0, 1.0, out=np.ascontiguousarray(out))
+    coefficients = masks.guided_coefficients(small, p, r, params.guided_eps, params.guided_sharpen)
+    return masks.guided_apply(coefficients, rgb)
 
 
 def learn_weights(samples: Sequence[Mapping[str, np.ndarray]], truths: Sequence[np.ndarray],
