@@ -1,16 +1,18 @@
 """End-to-end fps of the matting model against MediaPipe, measured in the same run (prints, never asserts).
 
     .venv/bin/python benchmarks/fps.py [--model models/matting.onnx] [--model models/matting.int8.onnx]
-        [--baseline mediapipe-selfie] [--frames 60] [--image PHOTO]
+        [--baseline mediapipe-selfie] [--frames 60] [--image PHOTO] [--edge-filter off --edge-filter grey]
 
 One frame = resize to the model input, inference, upsample the alpha, composite onto a background
 (``training.bench``), each part also timed on its own for our models; rows for 640x360, 1280x720 and 1920x1080, one thread and all threads; the
 predictors are interleaved frame by frame so a busy machine slows them alike. Ratios are the model's
-fps over the first baseline's in the same row.
+fps over the first baseline's in the same row. Our models upsample their alpha as ``predict:`` of
+params.yaml says; ``--edge-filter`` times each model once per given edge filter instead.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -35,13 +37,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-threads", type=int, default=1,
                         help="cap on our model's intra-op threads (0 = every CPU; evaluate.model_threads)")
     parser.add_argument("--json", type=Path, help="also write the fps rows here (JSON)")
+    parser.add_argument("--edge-filter", action="append", choices=["off", "grey", "colour"],
+                        help="time our models with this edge filter (repeatable; default: params.yaml's predict)")
     args = parser.parse_args(argv)
-    models = args.model or ["models/matting.onnx"]
     baselines = args.baseline or ["mediapipe-selfie", "mediapipe-landscape"]
-    predictors = {name: load_predictor(name, max_threads=args.model_threads) for name in models + baselines}
-    for name in models:
-        if name.endswith(".pt"):
-            print(f"{name}: {count_parameters(TorchPredictor(name).model)} parameters")
+    predictors = {}
+    for path in args.model or ["models/matting.onnx"]:
+        for edge in args.edge_filter or [None]:
+            predictor = load_predictor(path, max_threads=args.model_threads)
+            if edge is not None:
+                predictor.params = dataclasses.replace(predictor.params, edge_filter=edge)
+                predictor.name = f"{path} [edge {edge}]"
+            predictors[predictor.name if edge else path] = predictor
+    models = list(predictors)
+    predictors.update({name: load_predictor(name) for name in baselines})
+    for path in args.model or []:
+        if path.endswith(".pt"):
+            print(f"{path}: {count_parameters(TorchPredictor(path).model)} parameters")
     image = io.read_image(args.image) if args.image else None
     rows = bench.fps_table(predictors, frames=args.frames, image=image)
     print(bench.format_table(rows))
