@@ -28,6 +28,7 @@ from core.config import load_section, read_params
 from training import summary
 from training.checkpoint import model_from_state, read_checkpoint, save_weights
 from training.model import MattingNet, count_parameters
+from training.predict import PredictParams
 from training.train import TrainParams
 
 log = logging.getLogger(__name__)
@@ -65,13 +66,14 @@ def card(run: Path, params_file: Path, model: MattingNet, state: dict[str, Any],
     sources = read_params(params_file).get("sources", {})
     ingest = {name: _json(reports / "ingest" / f"{name}.json") for name in sources}
     train = load_section("train", TrainParams, params_file)
+    predict = load_section("predict", PredictParams, params_file)
     figures = _json(reports / "train" / "metrics.json")  # DVCLive's: {"train": {...}, "val": {...}, "lr", "step"}
     figures.update(steps=state.get("step"), epochs=state.get("epoch", -1) + 1)
     return jinja2.Template(TEMPLATE.read_text(), undefined=jinja2.StrictUndefined, trim_blocks=True,
                            lstrip_blocks=True).render(
         run=run, params_file=params_file, sources=sources, ingest=ingest, curate=_json(reports / "curate.json"),
         synthesize=_json(reports / "synthesize" / "metrics.json"), testclips=_json(reports / "testclips.json"), hashes=lock_hashes(run / "dvc.lock", str(run)),
-        model_args=model.model_args(), parameters=count_parameters(model), train=asdict(train),
+        model_args=model.model_args(), parameters=count_parameters(model), train=asdict(train), predict=asdict(predict),
         figures=figures, evaluations=evaluations, ablation=ablation.strip(), export=_json(reports / "export.json"))
 
 

@@ -34,7 +34,7 @@ def params_file(tmp_path):
                           "warmup_steps": 1, "store_repeat": 1},  # tiny models from scratch
                 "evaluate": {"fps_frames": 2, "fps_sizes": ["640x360"], "worst": 3, "tile_width": 64},
                 "export": {"calibration_images": 4, "parity_images": 2},
-                "video": {}}
+                "predict": {}, "video": {}}
         for name, values in sections.items():
             data[name] = {**data.get(name, {}), **values}
         path = tmp_path / "params.yaml"
