@@ -125,15 +125,30 @@ def guided_coefficients(guide: np.ndarray, alpha: np.ndarray, radius: int, eps: 
     return [mean(a) * unit for a in slopes] + [(mean(offset) - np.float32(0.5)) * s + np.float32(0.5)]
 
 
-def guided_apply(coefficients: list[np.ndarray], image: np.ndarray) -> np.ndarray:
+def guided_apply(coefficients: list[np.ndarray], image: np.ndarray, workspace: dict | None = None) -> np.ndarray:
     """(H, W) float32 alpha in [0, 1]: ``guided_coefficients`` upsampled (bilinear) to ``image`` (H, W, 3)
-    uint8 RGB, the same image the coefficients were solved on at a smaller size, and applied to it."""
+    uint8 RGB, the same image the coefficients were solved on at a smaller size, and applied to it.
+
+    ``workspace``: a dict kept across calls (video frames) whose full-size temporaries are reused, as a
+    real-time path does: fresh megabyte arrays every frame cost page faults. The result is always new.
+    """
     h, w = image.shape[:2]
-    up = [cv2.resize(c, (w, h), interpolation=cv2.INTER_LINEAR) for c in coefficients]
-    out = up[-1]
+    space = {} if workspace is None else workspace
+
+    def buffer(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        buf = space.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = space[name] = np.empty(shape, dtype)
+        return buf
+
+    up = [cv2.resize(c, (w, h), buffer(f"coefficient{i}", (h, w), np.float32), interpolation=cv2.INTER_LINEAR)
+          for i, c in enumerate(coefficients)]
     if len(up) == 2:  # grey
-        out += up[0] * cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        np.multiply(up[0], cv2.cvtColor(image, cv2.COLOR_RGB2GRAY, buffer("grey", (h, w), np.uint8)), out=up[0])
     else:
         for c in range(3):
-            out += up[c] * image[..., c]
+            np.multiply(up[c], image[..., c], out=up[c])
+        np.add(up[0], up[1], out=up[0])
+        np.add(up[0], up[2], out=up[0])
+    out = np.add(up[0], up[-1])
     return np.clip(out, 0.0, 1.0, out=out)

@@ -135,6 +135,13 @@ class StagedPredictor:
     dynamic: bool = True
     params: PredictParams = PredictParams()
 
+    @property
+    def _workspace(self) -> dict:
+        """The edge filter's reused full-size temporaries (one set per predictor)."""
+        if "_edge_workspace" not in self.__dict__:
+            self._edge_workspace = {}
+        return self._edge_workspace
+
     def infer(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
@@ -162,7 +169,7 @@ class StagedPredictor:
             return to_frame_alpha(alpha, height, width)
         coefficients = masks.guided_coefficients(small, alpha, p.edge_radius, p.edge_eps, p.edge_sharpen,
                                                  colour=p.edge_filter == "colour")
-        out = masks.guided_apply(coefficients, guide)
+        out = masks.guided_apply(coefficients, guide, self._workspace)
         return out if out.shape == (height, width) else to_frame_alpha(out, height, width)
 
 
