@@ -8,6 +8,7 @@ the same protocol.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -135,12 +136,10 @@ class StagedPredictor:
     dynamic: bool = True
     params: PredictParams = PredictParams()
 
-    @property
+    @functools.cached_property
     def _workspace(self) -> dict:
         """The edge filter's reused full-size temporaries (one set per predictor)."""
-        if "_edge_workspace" not in self.__dict__:
-            self._edge_workspace = {}
-        return self._edge_workspace
+        return {}
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
