@@ -24,7 +24,10 @@ Pixels under the store's ignore mask are excluded everywhere.
 
 ``measures`` also holds what the learned scorer (labeling/scorer.py) reads besides the checks: the
 soft ensemble's support of the label (``_support_measures``), how much of the label's outline runs
-along an image edge (``_contour_support``) and the checks' product (``check_quality``).
+along an image edge (``_contour_support``), how different the colours either side of the outline are
+(``_outline_contrast``), which parts of the label look like its surroundings and which surroundings look
+like the label (``_colour_parts``), and the checks' product (``check_quality``). The last two need no model:
+they hold where the ensemble is poor (coco128's crowds and small people).
 """
 from __future__ import annotations
 
@@ -118,7 +121,7 @@ def assess(gt: np.ndarray, fused: np.ndarray, disagreement: np.ndarray, members:
     m.update(_ensemble_measures(label, ens, sure, params))
     m.update(_support_measures(label, ens, fused_f, dis, valid, params))
     if rgb is not None and label.any():
-        m.update(_image_measures(label, ens, rgb if gradient is None else None, valid, params, gradient))
+        m.update(_image_measures(label, ens, rgb, valid, params, gradient))
     m["box_extent"] = _extent(label)
     area = label.shape[0] * label.shape[1]
     m["label_area"] = label.sum() / area
@@ -273,10 +276,12 @@ def _signed_distance(mask: np.ndarray) -> np.ndarray:
     return np.round(np.where(mask, -(inside - 0.5), outside - 0.5)).astype(np.int32)
 
 
-def _image_measures(label: np.ndarray, ens: np.ndarray, rgb: np.ndarray | None, valid: np.ndarray,
+def _image_measures(label: np.ndarray, ens: np.ndarray, rgb: np.ndarray, valid: np.ndarray,
                     params: QualityParams, grad: np.ndarray | None = None) -> dict:
-    """edge_alignment, and the missing / extra parts weighted by the lack of an image edge."""
+    """edge_alignment, the missing / extra parts weighted by the lack of an image edge, the outline's
+    contrast and the colour parts."""
     grad = image_gradient(rgb) if grad is None else grad
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
     h, w = label.shape
     ring = max(3, int(round(params.edge_ring_ratio * np.hypot(h, w))))
     dist = _signed_distance(label)
@@ -298,6 +303,8 @@ def _image_measures(label: np.ndarray, ens: np.ndarray, rgb: np.ndarray | None, 
     out["missing_part"] = _part_evidence(ens & ~label & valid, contour_band, support, area, opening)
     out["extra_blob"] = _part_evidence(label & ~ens, contour_band, support, area, opening)
     out.update(_contour_support(label, valid, support, size))
+    out.update(_outline_contrast(label, lab, valid, size))
+    out.update(_colour_parts(label, rgb, valid, size))
     return out
 
 
@@ -320,14 +327,119 @@ def _contour_support(label: np.ndarray, valid: np.ndarray, support: np.ndarray, 
         values = np.minimum(support[y, x], 1.0)
         mean_sum += float(values[keep].sum())
         count += int(keep.sum())
-        if len(values) < window:
-            continue
-        # circular running mean of support, outline pixels on the frame or ignored count as supported
-        ring = np.where(keep, values, 1.0)
-        cum = np.concatenate([[0.0], np.cumsum(np.concatenate([ring, ring[:window]]))])
-        means = (cum[window:window + len(ring)] - cum[:len(ring)]) / window
-        weakest = max(weakest, 1.0 - float(means.min()))
+        # outline pixels on the frame or ignored count as supported
+        weakest = max(weakest, 1.0 - _lowest_running_mean(np.where(keep, values, 1.0), window))
     return {"contour_support": mean_sum / count if count else 1.0, "weakest_stretch": weakest}
+
+
+def _lowest_running_mean(ring: np.ndarray, window: int) -> float:
+    """The lowest mean of ``window`` consecutive values of a closed outline (1 when it is shorter)."""
+    if len(ring) < window:
+        return 1.0
+    cum = np.concatenate([[0.0], np.cumsum(np.concatenate([ring, ring[:window]]))])
+    return float(((cum[window:window + len(ring)] - cum[:len(ring)]) / window).min())
+
+
+def _outline_contrast(label: np.ndarray, lab: np.ndarray, valid: np.ndarray, size: float,
+                      band_ratio: float = 0.04, low: float = 0.3) -> dict:
+    """How different the colours either side of the label's outline are (features of the learned scorer).
+
+    Per outline pixel (outer contours, off the image border and the ignore mask): the Lab distance
+    between the mean colour of the label's pixels and of the other pixels within a band of
+    ``band_ratio`` x the person's size, over the colour spread around the person (capped at 2).
+    Local means over a band, not the gradient at the pixel: a coarse polygon a few pixels off its
+    edge still separates two regions, while a cut across the body, an eroded or dilated outline or
+    a blob's arc has the same colours on both sides.
+      outline_contrast   its mean over the outline
+      low_contrast       the share of the outline below ``low``
+      weakest_contrast   1 - the lowest mean over any stretch half the person's size long (capped at 1)
+    """
+    h, w = label.shape
+    b = max(2, int(round(band_ratio * size)))
+    ys, xs = np.nonzero(label)
+    spread_pad = max(4, int(0.25 * max(ys.max() - ys.min(), xs.max() - xs.min())))
+    spread = _colour_spread(lab[_around(label, spread_pad)])
+    # the rest needs only the label's box and 2 bands around it (the same values as on the whole image)
+    (y0, x0), crop = _origin(label, 2 * b + 2)
+    label, lab, valid = label[crop], lab[crop], valid[crop]
+    l8 = label.astype(np.uint8)
+    inside = (label & (cv2.distanceTransform(l8, cv2.DIST_L2, 3) <= b)).astype(np.float32)
+    outside = (~label & valid & (cv2.distanceTransform(1 - l8, cv2.DIST_L2, 3) <= b)).astype(np.float32)
+    kernel = (2 * b + 1, 2 * b + 1)
+    means = []
+    for band in (inside, outside):
+        count = cv2.boxFilter(band, -1, kernel, normalize=False)
+        total = cv2.boxFilter(lab * band[..., None], -1, kernel, normalize=False)
+        means.append((total / np.maximum(count, 1e-3)[..., None], count))
+    (mean_in, n_in), (mean_out, n_out) = means
+    contours, _ = cv2.findContours(l8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    window = max(4, int(round(0.5 * size)))
+    values, weakest = [], 0.0
+    for c in contours:
+        x, y = c[:, 0, 0], c[:, 0, 1]
+        on_image = (x + x0 > 1) & (y + y0 > 1) & (x + x0 < w - 2) & (y + y0 < h - 2)
+        keep = on_image & valid[y, x] & (n_in[y, x] > 0.5) & (n_out[y, x] > 0.5)
+        d = np.minimum(np.linalg.norm(mean_in[y, x] - mean_out[y, x], axis=1) / spread, 2.0)
+        values.append(d[keep])
+        weakest = max(weakest, 1.0 - min(1.0, _lowest_running_mean(np.where(keep, d, 2.0), window)))
+    v = np.concatenate(values) if values else np.zeros(0)
+    if not len(v):
+        return {"outline_contrast": 1.0, "low_contrast": 0.0, "weakest_contrast": weakest}
+    return {"outline_contrast": float(v.mean()), "low_contrast": float((v < low).mean()), "weakest_contrast": weakest}
+
+
+def _origin(mask: np.ndarray, pad: int) -> tuple[tuple[int, int], tuple[slice, slice]]:
+    """((y0, x0), slices) of the mask's bounding box grown by ``pad`` pixels, within the image."""
+    ys, xs = np.nonzero(mask)
+    y0, x0 = max(0, int(ys.min()) - pad), max(0, int(xs.min()) - pad)
+    return (y0, x0), (slice(y0, int(ys.max()) + pad + 1), slice(x0, int(xs.max()) + pad + 1))
+
+
+def _around(mask: np.ndarray, pad: int) -> tuple[slice, slice]:
+    return _origin(mask, pad)[1]
+
+
+def _colour_spread(pixels: np.ndarray) -> float:
+    """RMS distance of the pixels' colours from their mean (+ a small floor)."""
+    flat = pixels.reshape(-1, pixels.shape[-1])
+    return float(np.sqrt(((flat - flat.mean(axis=0)) ** 2).sum(axis=1).mean())) + 1e-3
+
+
+def _colour_parts(label: np.ndarray, rgb: np.ndarray, valid: np.ndarray, size: float, bins: int = 16,
+                  ring_ratio: float = 0.3, smooth_ratio: float = 0.05) -> dict:
+    """Parts of the label coloured like its surroundings, and of the surroundings like the label.
+
+    A colour model of the label (a ``bins``^3 RGB histogram of its pixels) against one of a ring of
+    ``ring_ratio`` x the person's size around it gives each pixel P(label | colour), smoothed over
+    ``smooth_ratio`` x the size. Features of the learned scorer:
+      colour_extra       the largest part of the label with P < 0.4 (after an opening of 3% of the
+                         size), as a share of the label's area (capped at 1): a blob over the background
+      colour_missing     the same for ring pixels with P > 0.6: a limb or a person left out
+      colour_separation  the total variation distance between the two histograms (1: no shared colour)
+    """
+    area = max(int(np.count_nonzero(label)), 1)
+    reach = max(3.0, ring_ratio * size)
+    r = max(1, int(round(smooth_ratio * size)))
+    crop = _around(label, int(np.ceil(reach)) + r + 2)  # the ring and its smoothing: same values as on the whole image
+    label, rgb, valid = label[crop], rgb[crop], valid[crop]
+    l8 = label.astype(np.uint8)
+    ring = ~label & valid & (cv2.distanceTransform(1 - l8, cv2.DIST_L2, 3) <= reach)
+    q = (rgb // (256 // bins)).astype(np.int32)
+    code = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
+    hists = []
+    for region in (label, ring):
+        hist = np.bincount(code[region], minlength=bins ** 3).astype(np.float32)
+        hist = cv2.GaussianBlur(hist.reshape(bins, bins * bins), (0, 0), 0.7).ravel()
+        hists.append(hist / max(float(hist.sum()), 1e-9))
+    h_in, h_out = hists
+    p = cv2.blur((h_in / (h_in + h_out + 1e-9))[code].astype(np.float32), (2 * r + 1, 2 * r + 1))
+    opening = _disk(max(1, int(round(0.03 * size))))
+    out = {"colour_separation": float(np.abs(h_in - h_out).sum() / 2)}
+    for name, parts in (("colour_extra", label & valid & (p < 0.4)), ("colour_missing", ring & (p > 0.6))):
+        opened = cv2.morphologyEx(parts.astype(np.uint8), cv2.MORPH_OPEN, opening)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(opened)
+        out[name] = min(1.0, float(stats[1:, cv2.CC_STAT_AREA].max()) / area) if n > 1 else 0.0
+    return out
 
 
 def _frame(h: int, w: int) -> np.ndarray:

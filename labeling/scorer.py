@@ -52,6 +52,12 @@ FEATURES = (
     ("empty_label", 0.0, 1.0),
     ("contour_support", 0.0, 1.0),
     ("weakest_stretch", 0.0, 1.0),
+    ("outline_contrast", 0.0, 2.0),  # colour contrast across the outline (quality._outline_contrast)
+    ("low_contrast", 0.0, 1.0),
+    ("weakest_contrast", 0.0, 1.0),
+    ("colour_extra", 0.0, 1.0),  # label parts coloured like the surroundings (quality._colour_parts)
+    ("colour_missing", 0.0, 1.0),
+    ("colour_separation", 0.0, 1.0),
     ("agreement", 0.0, 1.0),
     ("confident_share", 0.0, 1.0),
     ("person_scale", 0.0, 1.0),  # sqrt(label area / image area)
@@ -86,7 +92,7 @@ def features(a: Assessment) -> np.ndarray:
     values = {**a.evidence, **a.measures, "agreement": a.agreement,
               "person_scale": float(np.sqrt(a.measures.get("label_area", 0.0)))}
     neutral = {"edge_alignment": 1.0, "soft_precision": 1.0, "soft_recall": 1.0, "confident_iou": 1.0,
-               "contour_support": 1.0}
+               "contour_support": 1.0, "outline_contrast": 1.0, "colour_separation": 1.0}
     return np.array([np.clip(values.get(n, neutral.get(n, 0.0)), lo, hi) for n, lo, hi in FEATURES], np.float64)
 
 

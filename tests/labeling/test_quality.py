@@ -78,6 +78,26 @@ def test_cut_off_part_and_added_blob():
     assert "extra_blob" in b.flags and b.measures["extra_blob"] > 0.1
 
 
+
+def test_outline_contrast_and_colour_parts_judge_the_label_by_the_image_alone():
+    """With an ensemble that sees nothing, the image still tells a right outline from wrong ones."""
+    nobody = np.zeros((H, W), np.uint8)
+    right = judge(disc(), fused=nobody).measures
+    assert right["low_contrast"] == 0.0 and right["outline_contrast"] > 1.0  # two colours either side everywhere
+    assert right["colour_extra"] == 0.0 and right["colour_missing"] == 0.0
+    assert right["colour_separation"] == pytest.approx(1.0, abs=0.01)  # the label and its ring share no colour
+    eroded = judge(disc(r=22), fused=nobody).measures  # the outline runs inside the person: same colour both sides
+    assert eroded["low_contrast"] == 1.0 and eroded["outline_contrast"] < 0.05 and eroded["weakest_contrast"] > 0.95
+    ring = (np.pi * (30 ** 2 - 22 ** 2)) / (np.pi * 22 ** 2)  # the person's pixels the label left out, per label pixel
+    # most of that ring (its outer pixels are smoothed with the background's colour)
+    assert 0.5 * ring < eroded["colour_missing"] <= ring and eroded["colour_extra"] == 0.0
+    blob = disc()
+    cv2.circle(blob, (115, 60), 16, 255, -1)  # over the background, attached at the right
+    extra = judge(blob, fused=nobody).measures
+    share = np.count_nonzero((blob > 0) & (disc() == 0)) / np.count_nonzero(blob)
+    assert extra["colour_extra"] == pytest.approx(share, rel=0.2) and extra["colour_missing"] == 0.0
+    assert 0.0 < extra["low_contrast"] < 0.5  # the blob's arc, not the whole outline
+
 def test_empty_label_and_empty_ensemble():
     empty = np.zeros((H, W), np.uint8)
     a = judge(empty)
