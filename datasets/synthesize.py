@@ -1,14 +1,14 @@
 """`python -m datasets synthesize`: meeting-scene composites (and clips) from a sample store's cutouts.
 
 ```
-python -m datasets synthesize --store STORE [--labels DIR] [--backgrounds DIR] --out OUT --count N --seed S
+python -m datasets synthesize --store STORE [--labels DIR] [--backgrounds DIR ...] --out OUT --count N --seed S
     [--size WxH] [--clips K --frames T] [--contact-sheet PNG] [--params params.yaml] [--metrics PATH]
 ```
 Writes (contract "Composites" in DESIGN.md; deterministic for a seed, whatever ``workers``):
 ```
 OUT/images/<cid>.jpg  OUT/alpha/<cid>.png  OUT/prior/<cid>.png        cid = s<seed>-<index:06d>
 OUT/composites.parquet  one row per composite:
-    cid, sample_id, split (the source sample's), background (file name or generated:<k>),
+    cid, sample_id, split (the source sample's), background (path in its folder, after the folder's name when several; or generated:<k>),
     edges (list[str]: borders the person touched in its source, after flip mapping; a webcam cut is 'bottom'),
     scale, x, y (where the cutout's pivot went, frame pixels), flip, rotation (degrees, counter-clockwise),
     overflow (opposite touched borders forced the body past a free side), webcam_cut (bool: the person was
@@ -191,7 +191,8 @@ def _sheet_rows(out: Path, table: pd.DataFrame, rows: int) -> list:
 
 
 def run(params: SynthesisParams, store: Path | str, out: Path | str, labels: Path | str | None = None,
-        backgrounds: Path | str | None = None, contact_sheet: Path | str | None = None) -> dict[str, Any]:
+        backgrounds: Path | str | list[Path | str] | None = None,
+        contact_sheet: Path | str | None = None) -> dict[str, Any]:
     """Write ``params.count`` composites (and ``params.clip_count`` clips of ``params.clips.frames`` frames,
     ``params.size``, drawn from ``params.seed``) to ``out``; returns the metrics."""
     count, seed, clips, frames = params.count, params.seed, params.clip_count, params.clips.frames
@@ -254,7 +255,7 @@ def run(params: SynthesisParams, store: Path | str, out: Path | str, labels: Pat
         "samples_other_splits": other_splits,
         "skipped_reasons": dict(sorted(Counter(s.reason for s in skipped).items())),
         "skipped": [vars(s) for s in skipped],
-        "backgrounds": len(bgs), "backgrounds_generated": backgrounds is None, "backgrounds_skipped": bgs.skipped,
+        "backgrounds": len(bgs), "backgrounds_generated": not bgs.folders, "backgrounds_skipped": bgs.skipped,
         "edges": {e: edges.get(e, 0) for e in (*pl.EDGES, "none")},
         "prior_kinds": dict(sorted(Counter(r["prior_kind"] for r in rows).items())),
         "warped": sum(r["tps_scale"] is not None for r in rows), "overflow": sum(r["overflow"] for r in rows),
@@ -281,7 +282,9 @@ def _columns() -> list[str]:
 def _add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", required=True, type=Path, help="sample store (samples.parquet)")
     parser.add_argument("--labels", type=Path, help="folder of <id>.png alphas overriding the store's")
-    parser.add_argument("--backgrounds", type=Path, help="folder of background photos (default: generated rooms)")
+    parser.add_argument("--backgrounds", type=Path, action="append",
+                        help="folder of background photos; repeatable, the folders pool their images; a COCO folder "
+                             "gives its images without people (default: generated rooms)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument("--count", type=int, help="number of composites (default: params count)")
     parser.add_argument("--seed", type=int, help="random seed, same seed same bytes (default: params seed)")

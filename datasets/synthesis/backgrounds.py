@@ -1,4 +1,9 @@
-"""Backgrounds: real photos from a folder, or generated simple room-like scenes when none is given.
+"""Backgrounds: real photos from folders, or generated simple room-like scenes when none is given.
+
+A folder gives every image under it, except a COCO folder (``annotations/instances_*.json`` beside its
+images): that gives only the images no person annotation touches, crowds included, since a person in a
+background would be learned as background. Several folders pool their images in the order given,
+each folder's sorted by path.
 
 Each composite takes a crop of a background (a share of the largest crop with the output's aspect
 ratio, at a drawn position, maybe mirrored) resized to the output size.
@@ -9,6 +14,7 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -70,44 +76,67 @@ def crop(image: np.ndarray, c: BackgroundCrop, size: tuple[int, int]) -> np.ndar
 
 
 class Backgrounds:
-    """The background pool: files of ``folder`` (sorted by name), or ``params.generated`` rooms from ``seed``.
+    """The background pool: the images of ``folders`` (see the module doc), or ``params.generated`` rooms
+    from ``seed`` when there are none.
 
-    ``names`` identify them in the composites table (file name, or ``generated:<k>``); ``skipped``
-    lists unreadable files as dicts (background, reason, detail). Passing ``names`` (an earlier
-    instance's) skips listing and checking the folder again (worker processes).
+    ``names`` identify them in the composites table: the path within the folder, prefixed by the
+    folder's name when there are several (``generated:<k>`` for generated ones); ``skipped`` lists
+    unreadable files as dicts (background, reason, detail). Passing ``names`` (an earlier instance's)
+    skips listing and checking the folders again (worker processes).
     """
 
-    def __init__(self, folder: Path | str | None, size: tuple[int, int], seed: int, params: BackgroundParams,
-                 names: list[str] | None = None):
-        self.folder = Path(folder) if folder is not None else None
+    def __init__(self, folders: Path | str | Sequence[Path | str] | None, size: tuple[int, int], seed: int,
+                 params: BackgroundParams, names: list[str] | None = None):
+        if folders is None or isinstance(folders, (str, Path)):
+            folders = [] if folders is None else [folders]
+        self.folders = [Path(f) for f in folders]
         self.size = size
         self.seed = seed
         self.params = params
         self.skipped: list[dict[str, str]] = []
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._roots = self._prefixes()
         if names is not None:
             self.names = list(names)
             return
-        if self.folder is None:
+        if not self.folders:
             self.names = [f"generated:{k}" for k in range(params.generated)]
             return
-        if not self.folder.is_dir():
-            raise FileNotFoundError(f"{self.folder}: backgrounds folder not found (pass an existing --backgrounds "
-                                    "DIR, or leave it out for generated backgrounds)")
-        files = sorted(p for p in self.folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         self.names = []
-        for path in files:
-            name = path.relative_to(self.folder).as_posix()
-            try:
-                io.read_image(path)
-            except io.BadFile as e:
-                log.warning("background %s skipped: %s", name, e.detail)
-                self.skipped.append({"background": name, "reason": e.reason, "detail": e.detail})
-                continue
-            self.names.append(name)
+        for prefix, folder in self._roots.items():
+            for path in _images(folder):
+                name = prefix + path.relative_to(folder).as_posix()
+                try:
+                    io.read_image(path)
+                except io.BadFile as e:
+                    log.warning("background %s skipped: %s", name, e.detail)
+                    self.skipped.append({"background": name, "reason": e.reason, "detail": e.detail})
+                    continue
+                self.names.append(name)
         if not self.names:
-            raise ValueError(f"{self.folder}: no readable background images (expected {', '.join(IMAGE_SUFFIXES)} "
-                             f"files; {len(self.skipped)} unreadable)")
+            raise ValueError(f"{', '.join(map(str, self.folders))}: no readable background images (expected "
+                             f"{', '.join(IMAGE_SUFFIXES)} files; {len(self.skipped)} unreadable)")
+
+    def _prefixes(self) -> dict[str, Path]:
+        """name prefix -> folder: '' for a lone folder, '<folder name>/' for each of several."""
+        for folder in self.folders:
+            if not folder.is_dir():
+                raise FileNotFoundError(f"{folder}: backgrounds folder not found (pass an existing --backgrounds "
+                                        "DIR, or leave it out for generated backgrounds)")
+        if len(self.folders) == 1:
+            return {"": self.folders[0]}
+        roots = {f"{folder.name}/": folder for folder in self.folders}
+        if len(roots) < len(self.folders):
+            raise ValueError(f"backgrounds folders {[str(f) for f in self.folders]}: two share a name, so their "
+                             "images could not be told apart in the composites table (pass differently named folders)")
+        return roots
+
+    def path(self, index: int) -> Path:
+        name = self.names[index]
+        if "" in self._roots:
+            return self._roots[""] / name
+        head, rest = name.split("/", 1)
+        return self._roots[head + "/"] / rest
 
     def __len__(self) -> int:
         return len(self.names)
@@ -117,12 +146,12 @@ class Backgrounds:
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
-        if self.folder is None:
+        if not self.folders:
             rng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xB6, index]))
             w, h = self.size
             img = room(rng, int(round(w * 1.25)), int(round(h * 1.25)))
         else:
-            img = io.read_image(self.folder / self.names[index])
+            img = io.read_image(self.path(index))
             limit = self.params.max_side_factor * max(self.size)
             f = limit / max(img.shape[:2])
             if f < 1:
@@ -134,6 +163,20 @@ class Backgrounds:
 
     def render(self, c: BackgroundCrop) -> np.ndarray:
         return crop(self.image(c.index), c, self.size)
+
+
+def _images(folder: Path) -> list[Path]:
+    """A folder's background images, sorted: the person-free ones of a COCO folder, else every image under it."""
+    if any((folder / "annotations").glob("instances_*.json")):
+        from datasets.readers import coco
+
+        items = [item for item in coco.open_source(folder).items() if item.image is not None]
+        root = folder.resolve()  # the reader's paths are resolved (and checked to stay inside the folder)
+        free = sorted(folder / item.image.relative_to(root) for item in items if not item.data.annotations)
+        log.info("backgrounds: %s is a COCO folder: %d of its %d images have no person annotation", folder,
+                 len(free), len(items))
+        return free
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _colour(rng: np.random.Generator, hue: tuple[float, float], sat: tuple[float, float],

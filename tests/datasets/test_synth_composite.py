@@ -1,6 +1,8 @@
 """Compositing, harmonisation, light wrap, camera effects, foreground decontamination, backgrounds."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -113,3 +115,52 @@ def test_background_folder_skips_unreadable_files(tmp_path):
     assert crop.shape == (36, 64, 3)
     with pytest.raises(FileNotFoundError, match="backgrounds folder not found"):
         bgs.Backgrounds(tmp_path / "missing", (64, 36), 0, bgs.BackgroundParams())
+
+
+def test_several_background_folders_pool_their_images_under_their_names(tmp_path):
+    from core import io
+
+    io.write_png(tmp_path / "rooms" / "a.png", np.full((90, 160, 3), 40, np.uint8))
+    io.write_png(tmp_path / "street" / "sub" / "b.png", np.full((90, 160, 3), 200, np.uint8))
+    pool = bgs.Backgrounds([tmp_path / "rooms", tmp_path / "street"], (64, 36), 0, bgs.BackgroundParams())
+    assert pool.names == ["rooms/a.png", "street/sub/b.png"]
+    grey = [int(pool.render(bgs.BackgroundCrop(i, 1.0, 0.5, 0.5, False)).mean()) for i in range(2)]
+    assert grey == [40, 200]
+    again = bgs.Backgrounds([tmp_path / "rooms", tmp_path / "street"], (64, 36), 0, bgs.BackgroundParams(),
+                            names=pool.names)  # a worker process: no listing, same images
+    assert int(again.image(1).mean()) == 200
+    io.write_png(tmp_path / "other" / "rooms" / "c.png", np.full((90, 160, 3), 90, np.uint8))
+    with pytest.raises(ValueError, match="share a name"):
+        bgs.Backgrounds([tmp_path / "rooms", tmp_path / "other" / "rooms"], (64, 36), 0, bgs.BackgroundParams())
+
+
+def test_a_coco_folder_gives_only_its_images_without_people(tmp_path, monkeypatch):
+    import json
+
+    from core import io
+
+    names = ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
+    for name in names:
+        io.write_jpeg(tmp_path / "val2017" / name, np.full((40, 60, 3), 120, np.uint8))
+    polygon = [[5, 5, 30, 5, 30, 30, 5, 30]]
+    data = {"images": [{"id": k, "file_name": n, "width": 60, "height": 40} for k, n in enumerate(names)],
+            "categories": [{"id": 1, "name": "person"}, {"id": 18, "name": "dog"}],
+            "annotations": [{"id": 1, "image_id": 0, "category_id": 1, "segmentation": polygon, "iscrowd": 0},
+                            {"id": 2, "image_id": 1, "category_id": 18, "segmentation": polygon, "iscrowd": 0},
+                            {"id": 3, "image_id": 3, "category_id": 1, "iscrowd": 1,
+                             "segmentation": {"counts": [0, 2400], "size": [40, 60]}}]}
+    io.write_text(tmp_path / "annotations" / "instances_val2017.json", json.dumps(data))
+    pool = bgs.Backgrounds(tmp_path, (64, 36), 0, bgs.BackgroundParams())
+    assert pool.names == ["val2017/b.jpg", "val2017/c.jpg"]  # a person (a) and a crowd of people (d) are left out
+    monkeypatch.chdir(tmp_path.parent)  # named relative to the working directory, as in a dvc.yaml command
+    relative = bgs.Backgrounds(Path(tmp_path.name), (64, 36), 0, bgs.BackgroundParams())
+    assert relative.names == pool.names and int(relative.image(1).mean()) == 120
+
+
+def test_coco128_as_backgrounds_gives_its_67_photos_without_people(shared_dir):
+    pool = bgs.Backgrounds([shared_dir / "data" / "coco128", shared_dir / "data" / "backgrounds"], (64, 36), 0,
+                           bgs.BackgroundParams())
+    coco = [n for n in pool.names if n.startswith("coco128/")]
+    assert len(coco) == 67 and len(pool.names) == 67 + len(list((shared_dir / "data" / "backgrounds").iterdir()))
+    assert "coco128/train2017/000000000009.jpg" in coco  # no person annotation
+    assert "coco128/train2017/000000000036.jpg" not in coco  # a person annotated
