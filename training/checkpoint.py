@@ -53,9 +53,12 @@ def model_from_state(state: dict[str, Any], where: str) -> MattingNet:
 def init_from(model: MattingNet, path: Path | str) -> None:
     """Load the weights of checkpoint ``path`` into ``model`` (`train.init`); errors name what differs.
 
-    The one difference allowed is a deeper encoder (``enc_depths`` larger stage by stage): the file's
-    blocks fill the first blocks of each stage and every added block starts as the identity (its last
-    BatchNorm zeroed, so the residual adds nothing), so the grown model computes what the file's did.
+    Two differences are allowed, alone or together, and the grown model computes what the file's did:
+    - a deeper encoder (``enc_depths`` larger stage by stage): the file's blocks fill the first blocks
+      of each stage and every added block starts as the identity (its last BatchNorm zeroed, so the
+      residual adds nothing);
+    - the previous-frame prior as a 4th input channel (``in_channels`` 3 -> 4): every weight that reads
+      the input (the stem, and the refinement head, which sees the image again) gets zeros for it.
     """
     path = Path(path)
     if not path.is_file():
@@ -64,10 +67,18 @@ def init_from(model: MattingNet, path: Path | str) -> None:
     state = read_checkpoint(path)
     mine, theirs = model.model_args(), state["model_args"]
     differ = {k: (theirs.get(k), mine.get(k)) for k in sorted(set(mine) | set(theirs)) if theirs.get(k) != mine.get(k)}
-    if set(differ) == {"enc_depths"} and _deepens(theirs["enc_depths"], mine["enc_depths"]):
-        _load_deepened(model, state["model"], theirs["enc_depths"])
-        log.info("initialised from %s, encoder deepened %s -> %s (added blocks start as the identity)",
-                 path, theirs["enc_depths"], mine["enc_depths"])
+    widen = differ.get("in_channels") == (3, 4)
+    deepen = "enc_depths" in differ and _deepens(theirs["enc_depths"], mine["enc_depths"])
+    allowed = {k for k, ok in (("in_channels", widen), ("enc_depths", deepen)) if ok}
+    if differ and set(differ) <= allowed:
+        weights = _with_prior_channel(model, state["model"]) if widen else state["model"]
+        if deepen:
+            _load_deepened(model, weights, theirs["enc_depths"])
+        else:
+            model.load_state_dict(weights)
+        log.info("initialised from %s%s%s", path,
+                 f", encoder deepened {theirs['enc_depths']} -> {mine['enc_depths']} (added blocks start as the "
+                 "identity)" if deepen else "", ", a prior input channel added (its weights start at 0)" if widen else "")
         return
     if differ:
         listed = ", ".join(f"{k}: {a!r} in the file vs {b!r} in params `model:`" for k, (a, b) in differ.items())
@@ -76,6 +87,31 @@ def init_from(model: MattingNet, path: Path | str) -> None:
                          "to train from scratch")
     model.load_state_dict(state["model"])
     log.info("initialised from %s", path)
+
+
+PRIOR_CHANNEL = 3  # the prior's index among the input channels (RGB first), also where the head concatenates it
+
+
+def _with_prior_channel(model: MattingNet, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """3-channel ``weights`` for the 4-channel ``model``: a zero slice for the prior wherever a weight reads it.
+
+    A weight of the 4-channel model that is one larger along one dimension reads (or, depthwise, carries)
+    the input: it gets the file's weight with zeros inserted at ``PRIOR_CHANNEL`` along that dimension.
+    """
+    out = dict(weights)
+    for key, target in model.state_dict().items():
+        have = weights.get(key)
+        if have is None or have.shape == target.shape:
+            continue
+        grown = [d for d in range(have.ndim) if target.shape[d] == have.shape[d] + 1]
+        if have.ndim != target.ndim or len(grown) != 1 or sum(a != b for a, b in zip(have.shape, target.shape)) != 1:
+            raise ValueError(f"{key}: {tuple(have.shape)} in the file does not grow into {tuple(target.shape)} "
+                             "by one prior channel")
+        d = grown[0]
+        zeros = torch.zeros_like(have.narrow(d, 0, 1))
+        out[key] = torch.cat([have.narrow(d, 0, PRIOR_CHANNEL), zeros,
+                              have.narrow(d, PRIOR_CHANNEL, have.shape[d] - PRIOR_CHANNEL)], dim=d)
+    return out
 
 
 def _deepens(theirs, mine) -> bool:

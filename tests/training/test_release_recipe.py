@@ -205,3 +205,26 @@ def test_only_rank_0_writes_a_stages_metrics(tmp_path, monkeypatch):
         assert stage_main("p", "doc", None, None, lambda parser: None, lambda args: {"x": 1},
                           ["--metrics", str(out)]) == 0
         assert out.is_file() == written
+
+
+def test_init_adds_the_prior_channel_and_keeps_what_the_file_computes(tiny_model_args, tmp_path):
+    init = tmp_path / "release.pt"
+    torch.manual_seed(7)
+    rgb_model = MattingNet(ModelConfig(**tiny_model_args))
+    save_weights(init, rgb_model)
+    depths = list(tiny_model_args["enc_depths"])
+    for grown in (depths, [d + 1 for d in depths]):  # the prior alone, and with a deeper encoder
+        with_prior = MattingNet(ModelConfig(**{**tiny_model_args, "in_channels": 4, "enc_depths": grown}))
+        init_from(with_prior, init)
+        x = torch.rand(2, 3, tiny_model_args["input_height"], tiny_model_args["input_width"])
+        prior = torch.rand(2, 1, *x.shape[-2:])  # whatever the previous frame says: weights 0 for it yet
+        with torch.no_grad():
+            assert torch.allclose(with_prior.eval()(torch.cat([x, prior], 1)), rgb_model.eval()(x), atol=1e-6)
+        assert not with_prior.stem.conv.weight[:, 3].any() and with_prior.stem.conv.weight[:, :3].abs().sum() > 0
+    with_prior.train()
+    out, _ = with_prior(torch.cat([x, prior], 1), logits=True)
+    out.mean().backward()
+    assert with_prior.stem.conv.weight.grad[:, 3].abs().sum() > 0  # and it learns to read the prior
+    save_weights(tmp_path / "prior.pt", with_prior)  # a 4-channel file does not go back to 3 channels
+    with pytest.raises(ValueError, match=r"prior\.pt.*in_channels: 4 in the file vs 3 in params"):
+        init_from(MattingNet(ModelConfig(**tiny_model_args)), tmp_path / "prior.pt")
