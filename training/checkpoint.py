@@ -70,23 +70,19 @@ def init_from(model: MattingNet, path: Path | str) -> None:
     widen = differ.get("in_channels") == (3, 4)
     deepen = "enc_depths" in differ and _deepens(theirs["enc_depths"], mine["enc_depths"])
     allowed = {k for k, ok in (("in_channels", widen), ("enc_depths", deepen)) if ok}
-    if differ and set(differ) <= allowed:
-        weights = _with_prior_channel(model, state["model"]) if widen else state["model"]
-        if deepen:
-            _load_deepened(model, weights, theirs["enc_depths"])
-        else:
-            model.load_state_dict(weights)
-        log.info("initialised from %s%s%s", path,
-                 f", encoder deepened {theirs['enc_depths']} -> {mine['enc_depths']} (added blocks start as the "
-                 "identity)" if deepen else "", ", a prior input channel added (its weights start at 0)" if widen else "")
-        return
-    if differ:
+    if set(differ) - allowed:
         listed = ", ".join(f"{k}: {a!r} in the file vs {b!r} in params `model:`" for k, (a, b) in differ.items())
         raise ValueError(f"{path}: `train.init` is incompatible with params `model:` ({listed}); "
-                         "make `model:` match it (`enc_depths` may only grow) or set `train.init: \"\"` "
-                         "to train from scratch")
-    model.load_state_dict(state["model"])
-    log.info("initialised from %s", path)
+                         "make `model:` match it (`enc_depths` may only grow, `in_channels` only from 3 to 4) "
+                         "or set `train.init: \"\"` to train from scratch")
+    weights = _with_prior_channel(model, state["model"]) if widen else state["model"]
+    if deepen:
+        _load_deepened(model, weights, theirs["enc_depths"])
+    else:
+        model.load_state_dict(weights)
+    log.info("initialised from %s%s%s", path,
+             f", encoder deepened {theirs['enc_depths']} -> {mine['enc_depths']} (added blocks start as the identity)"
+             if deepen else "", ", a prior input channel added (its weights start at 0)" if widen else "")
 
 
 PRIOR_CHANNEL = 3  # the prior's index among the input channels (RGB first), also where the head concatenates it
