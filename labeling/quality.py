@@ -281,7 +281,6 @@ def _image_measures(label: np.ndarray, ens: np.ndarray, rgb: np.ndarray, valid: 
     """edge_alignment, the missing / extra parts weighted by the lack of an image edge, the outline's
     contrast and the colour parts."""
     grad = image_gradient(rgb) if grad is None else grad
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
     h, w = label.shape
     ring = max(3, int(round(params.edge_ring_ratio * np.hypot(h, w))))
     dist = _signed_distance(label)
@@ -292,9 +291,8 @@ def _image_measures(label: np.ndarray, ens: np.ndarray, rgb: np.ndarray, valid: 
     out = {"edge_alignment": float(profile[ring - 1:ring + 2].max() / max(profile.max(), 1e-6))}
     # edge strength reference: the 90th percentile of the gradient around the person
     ys, xs = np.nonzero(label)
-    pad = max(4, int(0.25 * max(ys.max() - ys.min(), xs.max() - xs.min())))
-    box = grad[max(0, ys.min() - pad):ys.max() + pad + 1, max(0, xs.min() - pad):xs.max() + pad + 1]
-    reference = float(np.percentile(box, 90)) + 1e-6
+    around = _around(label, max(4, int(0.25 * max(ys.max() - ys.min(), xs.max() - xs.min()))))
+    reference = float(np.percentile(grad[around], 90)) + 1e-6
     support = cv2.dilate(grad, _disk(2)) / reference  # edge strength within 2 px, relative
     size = person_size(label, ens)
     opening = max(1, int(round(params.part_open_ratio * size)))
@@ -303,7 +301,7 @@ def _image_measures(label: np.ndarray, ens: np.ndarray, rgb: np.ndarray, valid: 
     out["missing_part"] = _part_evidence(ens & ~label & valid, contour_band, support, area, opening)
     out["extra_blob"] = _part_evidence(label & ~ens, contour_band, support, area, opening)
     out.update(_contour_support(label, valid, support, size))
-    out.update(_outline_contrast(label, lab, valid, size))
+    out.update(_outline_contrast(label, rgb, valid, size, around))
     out.update(_colour_parts(label, rgb, valid, size))
     return out
 
@@ -340,13 +338,14 @@ def _lowest_running_mean(ring: np.ndarray, window: int) -> float:
     return float(((cum[window:window + len(ring)] - cum[:len(ring)]) / window).min())
 
 
-def _outline_contrast(label: np.ndarray, lab: np.ndarray, valid: np.ndarray, size: float,
-                      band_ratio: float = 0.04, low: float = 0.3) -> dict:
+def _outline_contrast(label: np.ndarray, rgb: np.ndarray, valid: np.ndarray, size: float,
+                      around: tuple[slice, slice], band_ratio: float = 0.04, low: float = 0.3) -> dict:
     """How different the colours either side of the label's outline are (features of the learned scorer).
 
     Per outline pixel (outer contours, off the image border and the ignore mask): the Lab distance
     between the mean colour of the label's pixels and of the other pixels within a band of
-    ``band_ratio`` x the person's size, over the colour spread around the person (capped at 2).
+    ``band_ratio`` x the person's size, over the colour spread in ``around`` (the person's box and a
+    margin; capped at 2).
     Local means over a band, not the gradient at the pixel: a coarse polygon a few pixels off its
     edge still separates two regions, while a cut across the body, an eroded or dilated outline or
     a blob's arc has the same colours on both sides.
@@ -356,12 +355,10 @@ def _outline_contrast(label: np.ndarray, lab: np.ndarray, valid: np.ndarray, siz
     """
     h, w = label.shape
     b = max(2, int(round(band_ratio * size)))
-    ys, xs = np.nonzero(label)
-    spread_pad = max(4, int(0.25 * max(ys.max() - ys.min(), xs.max() - xs.min())))
-    spread = _colour_spread(lab[_around(label, spread_pad)])
+    spread = _colour_spread(_lab(rgb[around]))
     # the rest needs only the label's box and 2 bands around it (the same values as on the whole image)
     (y0, x0), crop = _origin(label, 2 * b + 2)
-    label, lab, valid = label[crop], lab[crop], valid[crop]
+    label, lab, valid = label[crop], _lab(rgb[crop]), valid[crop]
     l8 = label.astype(np.uint8)
     inside = (label & (cv2.distanceTransform(l8, cv2.DIST_L2, 3) <= b)).astype(np.float32)
     outside = (~label & valid & (cv2.distanceTransform(1 - l8, cv2.DIST_L2, 3) <= b)).astype(np.float32)
@@ -397,6 +394,10 @@ def _origin(mask: np.ndarray, pad: int) -> tuple[tuple[int, int], tuple[slice, s
 
 def _around(mask: np.ndarray, pad: int) -> tuple[slice, slice]:
     return _origin(mask, pad)[1]
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2LAB).astype(np.float32)
 
 
 def _colour_spread(pixels: np.ndarray) -> float:
