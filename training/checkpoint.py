@@ -8,6 +8,7 @@ Evaluation and export need only ``model_args`` and ``model`` (nanoGPT-style).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,15 @@ def save_checkpoint(path: Path | str, state: dict[str, Any]) -> None:
     """Atomically write ``state`` (see the module docstring) with torch.save."""
     with io.atomic_path(path) as tmp:
         torch.save(state, tmp)
+
+
+def file_sha256(path: Path | str) -> str:
+    """The sha256 of a file's bytes (which weights a run started from)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_checkpoint(path: Path | str) -> dict[str, Any]:
@@ -50,6 +60,15 @@ def model_from_state(state: dict[str, Any], where: str) -> MattingNet:
     return model.eval()
 
 
+def init_file(path: Path | str) -> Path:
+    """``train.init`` as a Path; an error that says what to do when no such file exists."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: `train.init` names no such file (set `train.init: \"\"` in params.yaml "
+                                "to train from scratch, or point it at a .pt checkpoint)")
+    return path
+
+
 def init_from(model: MattingNet, path: Path | str) -> None:
     """Load the weights of checkpoint ``path`` into ``model`` (`train.init`); errors name what differs.
 
@@ -60,10 +79,7 @@ def init_from(model: MattingNet, path: Path | str) -> None:
     - the previous-frame prior as a 4th input channel (``in_channels`` 3 -> 4): every weight that reads
       the input (the stem, and the refinement head, which sees the image again) gets zeros for it.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: `train.init` names no such file (set `train.init: \"\"` in params.yaml "
-                                "to train from scratch, or point it at a .pt checkpoint)")
+    path = init_file(path)
     state = read_checkpoint(path)
     mine, theirs = model.model_args(), state["model_args"]
     differ = {k: (theirs.get(k), mine.get(k)) for k in sorted(set(mine) | set(theirs)) if theirs.get(k) != mine.get(k)}

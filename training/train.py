@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from core.cli import stage_main
 from core.config import load_section
 from training import distributed
-from training.checkpoint import init_from, read_checkpoint, save_checkpoint
+from training.checkpoint import file_sha256, init_file, init_from, read_checkpoint, save_checkpoint
 from training.data import AugmentParams, MattingDataset, OrientedBatches, composite_items, store_items
 from training.losses import LossParams, MattingLoss, consistency_loss
 from training.model import MattingNet, ModelConfig, count_parameters
@@ -195,8 +195,15 @@ def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     criterion = MattingLoss(params.loss)
     step, start_epoch, figures = 0, 0, {}
-    if resume and out.is_file():
-        state = read_checkpoint(out)
+    init_sha = file_sha256(init_file(params.init)) if params.init else None
+    state = read_checkpoint(out) if resume and out.is_file() else None
+    if state is not None and state.get("config", {}).get("init_sha256") != init_sha:
+        # A run from other starting weights (the release it continued has since been replaced): resuming
+        # it would continue, or for a finished run merely repeat, the old release's cycle.
+        log.warning("%s: not resumed: it started from other weights than `train.init` %s now holds (sha256 %s); "
+                    "a new run starts from them", out, params.init or '""', init_sha)
+        state = None
+    if state is not None:
         if state["model_args"] != model.model_args():
             raise ValueError(f"{out}: cannot resume: its model arguments {state['model_args']} differ from "
                              f"params `model:` {model.model_args()} (train afresh without --resume)")
@@ -207,7 +214,7 @@ def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list
         torch.set_rng_state(state["rng"]["torch"])
         log.info("resumed %s at epoch %d, step %d", out, start_epoch, step)
     else:
-        if resume:
+        if resume and not out.is_file():
             log.warning("%s does not exist yet: --resume starts a fresh run", out)
         if params.init:
             init_from(model, params.init)
@@ -279,7 +286,7 @@ def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list
             continue
         save_checkpoint(out, {
             "model_args": model.model_args(), "model": model.state_dict(),
-            "config": {"train": asdict(params), "stores": [str(s) for s in stores],
+            "config": {"train": asdict(params), "init_sha256": init_sha, "stores": [str(s) for s in stores],
                        "composites": [str(c) for c in composites], "teacher": str(teacher) if teacher else None},
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,
             "epoch": epoch, "rng": {"torch": torch.get_rng_state()}, "metrics": figures})

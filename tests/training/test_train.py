@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
 
 from training.__main__ import main as training_main
-from training.checkpoint import load_model, read_checkpoint
+from training.checkpoint import file_sha256 as read_sha, load_model, read_checkpoint
 from training.train import lr_factor
 
 
@@ -44,6 +45,33 @@ def test_resume_refuses_other_model_args(tiny_store, params_file, tmp_path, capl
     other = params_file(model={"stem_channels": 4}, train={"epochs": 2, "batch_size": 1})
     assert training_main(base + ["--params", str(other), "--resume"]) == 2
     assert "cannot resume" in caplog.text
+
+
+def test_resume_continues_only_a_run_from_the_same_starting_weights(tiny_store, params_file, tmp_path, caplog):
+    """`make release` keeps its checkpoint (DVC persist) and resumes it: once the release it started from is
+    replaced, resuming would merely repeat the finished cycle, so a run from the new weights starts instead."""
+    store, init, out = tiny_store(n=3), tmp_path / "release.pt", tmp_path / "m.pt"
+    argv = ["train", "--store", str(store), "--out", str(out), "--resume"]
+    scratch = params_file(train={"epochs": 1, "batch_size": 1})
+    assert training_main(argv[:-1] + ["--out", str(init), "--params", str(scratch)]) == 0  # "release 1"
+    params = params_file(train={"init": str(init), "epochs": 1, "batch_size": 1})
+    assert training_main(argv + ["--params", str(params)]) == 0
+    first = read_checkpoint(out)
+    assert first["step"] >= 1 and first["config"]["init_sha256"] == read_sha(init)
+    assert training_main(argv + ["--params", str(params)]) == 0  # same starting weights: the finished run stays
+    assert "not resumed" not in caplog.text
+    assert same_weights(read_checkpoint(out)["model"], first["model"])
+
+    shutil.copy(out, init)  # the run became the release the next cycle starts from
+    assert training_main(argv + ["--params", str(params)]) == 0
+    assert "not resumed: it started from other weights" in caplog.text
+    second = read_checkpoint(out)
+    assert second["step"] == first["step"] and second["config"]["init_sha256"] == read_sha(init) != first["config"]["init_sha256"]
+    assert not same_weights(second["model"], first["model"])
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_training_needs_data(params_file, tmp_path, caplog):
