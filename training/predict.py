@@ -220,9 +220,9 @@ class OnnxPredictor(StagedPredictor):
         self.max_threads = max_threads
         self.params = params or PredictParams()
         self.threads = capped(threads, max_threads) if threads else max_threads
-        self._open()
-        meta = self.session.get_modelmeta().custom_metadata_map
-        shape = self.session.get_inputs()[0].shape
+        session = self._session()
+        meta = session.get_modelmeta().custom_metadata_map
+        shape = session.get_inputs()[0].shape
         self.channels = int(shape[1])
         if "input_width" in meta:
             self.width, self.height = int(meta["input_width"]), int(meta["input_height"])
@@ -232,13 +232,26 @@ class OnnxPredictor(StagedPredictor):
             raise ValueError(f"{self.path}: cannot tell the input size (no input_width/input_height metadata "
                              f"and a dynamic input shape {shape}); re-export with `python -m training export`")
         self.dynamic = not isinstance(shape[2], int)
+        self._open()
 
     def _open(self) -> None:
+        """The session for any input size, and for a dynamic model those of its own size fixed (see `infer`)."""
+        self.session = self._session()
+        self.input_name = self.session.get_inputs()[0].name
+        self._static = {}  # (h, w) -> a session with that input size fixed
+        dims = self.session.get_inputs()[0].shape[2:]
+        if all(isinstance(d, str) for d in dims):
+            for h, w in ((self.height, self.width), (self.width, self.height)):
+                self._static[(h, w)] = self._session(dict(zip(dims, (h, w))))
+
+    def _session(self, fixed: dict[str, int] | None = None):
+        """An onnxruntime session; ``fixed`` gives the dynamic input dimensions a size (name -> size)."""
         options = self._ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
-        self.session = self._ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
+        for name, size in (fixed or {}).items():
+            options.add_free_dimension_override_by_name(name, size)
+        return self._ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
 
     def set_threads(self, threads: int) -> None:
         threads = capped(threads, self.max_threads)
@@ -247,7 +260,11 @@ class OnnxPredictor(StagedPredictor):
             self._open()
 
     def infer(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: x})[0][0, 0]
+        """The model's alpha for ``x``. A dynamic model runs the frames of its own size (and upright) on a
+        session with that size fixed: onnxruntime then folds the graph's shape arithmetic (its Shape,
+        Gather and Concat nodes) into constants, ~10% of the inference at 256x144 on one thread."""
+        session = self._static.get(x.shape[2:], self.session)
+        return session.run(None, {self.input_name: x})[0][0, 0]
 
 
 def load_predictor(model: str, threads: int | None = None, params_path: Path | str = "params.yaml",

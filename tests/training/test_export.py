@@ -12,6 +12,8 @@ import torch
 from core import io
 from training.__main__ import main as training_main
 from training.checkpoint import load_model
+from training.export import export_onnx, exported_form
+from training.model import MattingNet, ModelConfig
 from training.predict import OnnxPredictor, TorchPredictor
 
 
@@ -50,9 +52,35 @@ def test_export_fp32_and_int8(tiny_checkpoint, params_file, calibration_dir, tmp
     frame = np.random.default_rng(2).integers(0, 255, (90, 160, 3), dtype=np.uint8)
     a, b = TorchPredictor(ckpt).predict(frame), OnnxPredictor(onnx_path).predict(frame)
     assert a.shape == b.shape == (90, 160) and np.abs(a - b).max() < 1e-4
+    # the model's size and its upright transpose run on sessions with the size fixed, any other on the dynamic one
+    onnx_predictor, torch_predictor = OnnxPredictor(onnx_path), TorchPredictor(ckpt)
+    assert sorted(onnx_predictor._static) == [(40, 64), (64, 40)]
+    for shape in ((40, 64, 3), (128, 80, 3), (64, 64, 3)):
+        frame = np.random.default_rng(3).integers(0, 255, shape, dtype=np.uint8)
+        assert np.abs(onnx_predictor.predict(frame) - torch_predictor.predict(frame)).max() < 1e-4
     capped = OnnxPredictor(onnx_path, max_threads=1)
     capped.set_threads(4)
     assert capped.threads == 1 and capped.session.get_session_options().intra_op_num_threads == 1
+
+
+@pytest.mark.parametrize("overrides", [{}, {"in_channels": 4, "refine_layers": 2, "refine_hidden": 3}])
+def test_exported_graph_computes_the_model_with_the_head_as_matrix_products(tiny_model_args, overrides, tmp_path):
+    torch.manual_seed(0)
+    model = MattingNet(ModelConfig(**{**tiny_model_args, **overrides}))
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):  # trained-like statistics
+        bn.running_mean.uniform_(-0.5, 0.5), bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 1.5), bn.bias.data.uniform_(-0.5, 0.5)
+    model.eval()
+    x = torch.rand(2, model.config.in_channels, 40, 64)
+    with torch.inference_mode():
+        expected = model(x)
+        assert (exported_form(model)(x) - expected).abs().max() < 1e-5
+    export_onnx(model, tmp_path / "m.onnx")
+    graph = onnx.load(str(tmp_path / "m.onnx")).graph
+    # the head's 1x1 convolutions (project, each layer's pointwise, out) are matrix products
+    assert sum(n.op_type == "MatMul" for n in graph.node) == model.config.refine_layers + 2
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert np.abs(session.run(None, {"input": x[:1].numpy()})[0] - expected[:1].numpy()).max() < 1e-5
 
 
 def test_export_without_calibration_warns(tiny_checkpoint, params_file, tmp_path, caplog):
