@@ -42,6 +42,7 @@ class Item:
     ignore: Path | None = None
     prior: Path | None = None
     teacher: Path | None = None
+    source: str = ""  # the sample store's source name (a store item's)
 
 
 def store_items(root: Path | str, split: str, teacher: Path | str | None = None) -> list[Item]:
@@ -53,7 +54,7 @@ def store_items(root: Path | str, split: str, teacher: Path | str | None = None)
         ignore = None if row.ignore is None or pd.isna(row.ignore) else store.path(row.ignore)
         t = Path(teacher) / f"{row.id}.png" if teacher else None
         items.append(Item(row.id, "store", store.path(row.image), store.path(row.alpha), ignore,
-                          teacher=t if t is not None and t.is_file() else None))
+                          teacher=t if t is not None and t.is_file() else None, source=row.source))
     return items
 
 

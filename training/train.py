@@ -53,6 +53,7 @@ class TrainParams:
     amp: bool = True  # mixed precision on a GPU (ignored on the CPU)
     device: str = "auto"  # 'auto' (cuda when present, else cpu), 'cpu' or 'cuda'
     store_repeat: int = 4  # each store (real) sample appears this many times per epoch; composites once
+    source_repeat: dict[str, int] = field(default_factory=dict)  # per source name, in place of store_repeat
     loss: LossParams = field(default_factory=LossParams)  # loss term weights
     augment: AugmentParams = field(default_factory=AugmentParams)  # augmentation ranges
 
@@ -86,10 +87,15 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _items(stores: list[Path], composites: list[Path], split: str, teacher: Path | None, repeat: int = 1):
+def _items(stores: list[Path], composites: list[Path], split: str, teacher: Path | None, repeat: int = 1,
+           source_repeat: dict[str, int] | None = None):
+    """The items of ``split``: each store item ``repeat`` times (``source_repeat[its source]`` where named)."""
+    source_repeat = source_repeat or {}
     items = []
     for s in stores:
-        items += store_items(s, split, teacher) * repeat
+        own = store_items(s, split, teacher)
+        times = [source_repeat.get(it.source, repeat) for it in own]
+        items += [it for r in range(max(times, default=0)) for it, n in zip(own, times) if n > r]
     for c in composites:
         items += composite_items(c, split)
     return items
@@ -169,10 +175,17 @@ def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list
     np.random.seed(params.seed)
     with_prior = model_config.in_channels == 4
     w, h = model_config.input_width, model_config.input_height
-    if params.store_repeat < 1:
-        raise ValueError(f"`train.store_repeat` should be >= 1, got {params.store_repeat!r}")
-    train_ds = MattingDataset(_items(stores, composites, "train", teacher, params.store_repeat), w, h,
-                              params.augment, params.seed, with_prior)
+    for name, times in {"store_repeat": params.store_repeat, **{f"source_repeat.{k}": v for k, v in
+                                                                 params.source_repeat.items()}}.items():
+        if times < 1:
+            raise ValueError(f"`train.{name}` should be >= 1, got {times!r}")
+    train_items = _items(stores, composites, "train", teacher, params.store_repeat, params.source_repeat)
+    unknown = sorted(set(params.source_repeat) - {it.source for it in train_items})
+    if unknown:
+        known = sorted({it.source for it in train_items if it.kind == "store"})
+        raise ValueError(f"`train.source_repeat` names {unknown}, which no training store holds "
+                         f"(their sources: {known}); fix the name or remove it")
+    train_ds = MattingDataset(train_items, w, h, params.augment, params.seed, with_prior)
     val_items = _items(stores, composites, "val", None)
     val_loader = None
     if val_items and world.main:

@@ -94,6 +94,26 @@ def test_store_samples_repeat_composites_do_not(tiny_store, tiny_composites):
     assert sum(i.kind == "store" for i in items) == 3 * 2 and sum(i.kind == "composite" for i in items) == 2
 
 
+def test_source_repeat_draws_a_named_source_more_often_and_refuses_unknown_names(tiny_store, params_file,
+                                                                                  tmp_path, caplog):
+    from training.train import _items
+
+    street = tiny_store(n=12, source="street", root=tmp_path / "street")
+    faces = tiny_store(n=12, source="faces", seed=1, root=tmp_path / "faces")
+    plain = _items([street, faces], [], "train", None, repeat=2)
+    items = _items([street, faces], [], "train", None, repeat=2, source_repeat={"faces": 5})
+    count = lambda its, source: sum(i.source == source for i in its)  # noqa: E731
+    assert count(items, "street") == count(plain, "street") > 0
+    assert count(items, "faces") == 5 * count(plain, "faces") // 2 > 0
+    assert items[:count(plain, "street") // 2] == plain[:count(plain, "street") // 2]  # same order as before
+
+    bad = params_file(train={"source_repeat": {"fcaes": 3}})
+    rc = training_main(["train", "--store", str(street), "--store", str(faces), "--out", str(tmp_path / "m.pt"),
+                        "--params", str(bad)])
+    assert rc == 2 and not (tmp_path / "m.pt").exists()
+    assert "['fcaes']" in caplog.text and "['faces', 'street']" in caplog.text
+
+
 def test_prior_channel_consistency_and_distillation(tiny_store, tiny_composites, params_file, tmp_path):
     import numpy as np
     import pandas as pd
