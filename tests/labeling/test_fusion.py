@@ -79,9 +79,9 @@ def test_learn_threshold_prefers_union_for_members_that_each_miss_a_part():
 
 
 def test_guided_fast_filter_matches_the_full_size_filter_and_snaps_the_edge(repo_root):
-    """On a real photo with a member-like soft edge 4 px off: the fast (half-size coefficients) filter
-    gives the full-size colour-guided filter's alpha (the reference below) within a hair, and both
-    move the edge back onto the person; flat areas stay 0 / 1."""
+    """On a real photo with a member-like soft edge 4 px off: the fast (quarter-size coefficients) filter
+    gives nearly the full-size colour-guided filter's alpha (the reference below), and both move the
+    edge back onto the person, the fast one at least as well; flat areas stay 0 / 1."""
     import cv2
 
     from core import io
@@ -99,6 +99,7 @@ def test_guided_fast_filter_matches_the_full_size_filter_and_snaps_the_edge(repo
     reference = np.clip((whole - 0.5) * params.guided_sharpen + 0.5, 0.0, 1.0)
     fast = fusion.guided(rgb, soft, params)
     assert fast.dtype == np.float32 and fast.shape == soft.shape
-    assert masks.iou(fast, reference) > 0.99 and np.abs(fast - reference).mean() < 0.002  # measured 0.996, 0.0008
-    assert masks.iou(fast, person) > masks.iou(soft, person) + 0.02  # measured 0.925 -> 0.957 (full size 0.954)
+    assert masks.iou(fast, reference) > 0.98 and np.abs(fast - reference).mean() < 0.004  # measured 0.988, 0.0027
+    assert masks.iou(fast, person) > masks.iou(soft, person) + 0.02  # measured 0.925 -> 0.962
+    assert masks.iou(fast, person) >= masks.iou(reference, person)  # full size: 0.954
     assert fast[0, 0] in (0.0, 1.0) and fast[soft.shape[0] // 2, soft.shape[1] // 2] in (0.0, 1.0)
