@@ -96,6 +96,13 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
     return cls(**values)
 
 
+def check_ranges(obj: Any, where: str) -> None:
+    """``check_range`` on each number field of the params dataclass ``obj`` that its ``RANGES`` names:
+    for a ``__post_init__``, so that a directly built instance is held to the ranges ``from_dict`` checks."""
+    for name, spec in getattr(obj, "RANGES", {}).items():
+        check_range(getattr(obj, name), spec, f"{where}.{name}")
+
+
 def check_range(value: float, spec: str, where: str) -> None:
     """ParamsError naming ``where`` unless ``value`` is finite and within ``spec``.
 

@@ -115,11 +115,11 @@ def _with_prior_channel(model: MattingNet, weights: dict[str, torch.Tensor]) -> 
         have = weights.get(key)
         if have is None or have.shape == target.shape:
             continue
-        grown = [d for d in range(have.ndim) if target.shape[d] == have.shape[d] + 1]
-        if have.ndim != target.ndim or len(grown) != 1 or sum(a != b for a, b in zip(have.shape, target.shape)) != 1:
+        differ = [d for d in range(have.ndim) if have.ndim == target.ndim and have.shape[d] != target.shape[d]]
+        if have.ndim != target.ndim or len(differ) != 1 or target.shape[differ[0]] != have.shape[differ[0]] + 1:
             raise ValueError(f"{key}: {tuple(have.shape)} in the file does not grow into {tuple(target.shape)} "
                              "by one prior channel")
-        d = grown[0]
+        d = differ[0]
         zeros = torch.zeros_like(have.narrow(d, 0, 1))
         out[key] = torch.cat([have.narrow(d, 0, PRIOR_CHANNEL), zeros,
                               have.narrow(d, PRIOR_CHANNEL, have.shape[d] - PRIOR_CHANNEL)], dim=d)

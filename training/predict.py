@@ -18,6 +18,7 @@ from typing import ClassVar, Literal, Protocol
 import cv2
 import numpy as np
 
+from core.config import check_ranges
 from datasets import masks
 from datasets.masks import to_float
 
@@ -42,14 +43,12 @@ class PredictParams:
     edge_eps: float = 0.001  # regularisation (0..1 intensity units squared)
     edge_sharpen: float = 2.0  # (alpha - 0.5) x this + 0.5 after the filter (it softens the edge)
 
-    RANGES: ClassVar[dict[str, str]] = {"edge_radius": ">= 1", "edge_sharpen": ">= 1"}
+    RANGES: ClassVar[dict[str, str]] = {"edge_radius": ">= 1", "edge_eps": "> 0", "edge_sharpen": ">= 1"}
 
     def __post_init__(self):
         if self.edge_filter not in ("off", "grey", "colour"):
             raise ValueError(f"`predict.edge_filter` should be one of ['off', 'grey', 'colour'], got {self.edge_filter!r}")
-        if self.edge_radius < 1 or self.edge_eps <= 0 or self.edge_sharpen < 1:
-            raise ValueError(f"`predict.edge_radius` should be >= 1, `edge_eps` > 0 and `edge_sharpen` >= 1; got "
-                             f"{self.edge_radius}, {self.edge_eps}, {self.edge_sharpen}")
+        check_ranges(self, "predict")
 
 
 class Predictor(Protocol):

@@ -70,8 +70,10 @@ def test_predict_params_name_what_is_wrong():
 
     with pytest.raises(ValueError, match="edge_filter.*'off', 'grey', 'colour'.*'gray'"):
         PredictParams(edge_filter="gray")
-    with pytest.raises(ValueError, match="edge_radius"):
+    with pytest.raises(ValueError, match=r"`predict.edge_radius` should be >= 1, got 0"):
         PredictParams(edge_radius=0)
+    with pytest.raises(ValueError, match=r"`predict.edge_eps` should be > 0, got 0.0"):
+        PredictParams(edge_eps=0.0)
 
 
 def test_the_released_model_with_the_edge_filter_on_real_photos(repo_root):
