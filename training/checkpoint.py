@@ -115,8 +115,8 @@ def _with_prior_channel(model: MattingNet, weights: dict[str, torch.Tensor]) -> 
         have = weights.get(key)
         if have is None or have.shape == target.shape:
             continue
-        differ = [d for d in range(have.ndim) if have.ndim == target.ndim and have.shape[d] != target.shape[d]]
-        if have.ndim != target.ndim or len(differ) != 1 or target.shape[differ[0]] != have.shape[differ[0]] + 1:
+        differ = [d for d in range(have.ndim) if have.shape[d] != target.shape[d]] if have.ndim == target.ndim else []
+        if len(differ) != 1 or target.shape[differ[0]] != have.shape[differ[0]] + 1:
             raise ValueError(f"{key}: {tuple(have.shape)} in the file does not grow into {tuple(target.shape)} "
                              "by one prior channel")
         d = differ[0]

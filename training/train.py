@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from core.cli import stage_main
-from core.config import load_section
+from core.config import check_range, check_ranges, load_section
 from training import distributed
 from training.checkpoint import file_sha256, init_file, init_from, read_checkpoint, save_checkpoint
 from training.data import AugmentParams, MattingDataset, OrientedBatches, composite_items, store_items
@@ -58,7 +58,13 @@ class TrainParams:
     augment: AugmentParams = field(default_factory=AugmentParams)  # augmentation ranges
 
     # numbers not listed: >= 0 (core.config.DEFAULT_RANGE)
-    RANGES: ClassVar[dict[str, str]] = {"epochs": ">= 1", "batch_size": ">= 1", "lr": "> 0", "min_lr": "0..1"}
+    RANGES: ClassVar[dict[str, str]] = {"epochs": ">= 1", "batch_size": ">= 1", "lr": "> 0", "min_lr": "0..1",
+                                        "store_repeat": ">= 1"}
+
+    def __post_init__(self):
+        check_ranges(self, "train")
+        for source, times in self.source_repeat.items():
+            check_range(times, ">= 1", f"train.source_repeat.{source}")
 
 
 def lr_factor(step: int, total: int, warmup: int, floor: float) -> float:
@@ -175,16 +181,12 @@ def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list
     np.random.seed(params.seed)
     with_prior = model_config.in_channels == 4
     w, h = model_config.input_width, model_config.input_height
-    for name, times in {"store_repeat": params.store_repeat, **{f"source_repeat.{k}": v for k, v in
-                                                                 params.source_repeat.items()}}.items():
-        if times < 1:
-            raise ValueError(f"`train.{name}` should be >= 1, got {times!r}")
     train_items = _items(stores, composites, "train", teacher, params.store_repeat, params.source_repeat)
-    unknown = sorted(set(params.source_repeat) - {it.source for it in train_items})
+    known = {it.source for it in train_items if it.kind == "store"}
+    unknown = sorted(set(params.source_repeat) - known)
     if unknown:
-        known = sorted({it.source for it in train_items if it.kind == "store"})
         raise ValueError(f"`train.source_repeat` names {unknown}, which no training store holds "
-                         f"(their sources: {known}); fix the name or remove it")
+                         f"(their sources: {sorted(known)}); fix the name or remove it")
     train_ds = MattingDataset(train_items, w, h, params.augment, params.seed, with_prior)
     val_items = _items(stores, composites, "val", None)
     val_loader = None
