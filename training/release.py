@@ -67,8 +67,11 @@ def card(run: Path, params_file: Path, model: MattingNet, state: dict[str, Any],
     ingest = {name: _json(reports / "ingest" / f"{name}.json") for name in sources}
     train = load_section("train", TrainParams, params_file)
     predict = load_section("predict", PredictParams, params_file)
-    figures = _json(reports / "train" / "metrics.json")  # DVCLive's: {"train": {...}, "val": {...}, "lr", "step"}
-    figures.update(steps=state.get("step"), epochs=state.get("epoch", -1) + 1)
+    # the checkpoint's own last-epoch figures ({"val/iou", "val/mad", ...}): they belong to these weights
+    figures = dict(state.get("metrics", {}), steps=state.get("step"), epochs=state.get("epoch", -1) + 1)
+    if "val/iou" not in figures:
+        raise ValueError(f"{run / 'models' / 'matting.pt'}: the checkpoint records no validation figures (`val/iou`); "
+                         "train with val samples in the store (rerun `make release`)")
     return jinja2.Template(TEMPLATE.read_text(), undefined=jinja2.StrictUndefined, trim_blocks=True,
                            lstrip_blocks=True).render(
         run=run, params_file=params_file, sources=sources, ingest=ingest, curate=_json(reports / "curate.json"),

@@ -310,6 +310,9 @@ def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list
                 live.log_metric(k, v)
             live.next_step()
     if live is not None:
+        if start_epoch > 0 and step == state["step"]:  # a finished run resumed (DVC reruns the stage): its
+            for k, v in figures.items():  # figures again, or the stage's metrics would hold only the step
+                live.log_metric(k, v, plot=False)
         live.end()
     distributed.barrier(world)  # the others return once rank 0's last checkpoint is written
     if not world.main:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import yaml
 
 from training.__main__ import main as training_main
-from training.checkpoint import load_model, read_checkpoint
+from training.checkpoint import load_model, read_checkpoint, save_checkpoint
 
 
 def _fake_lock(path, run):
@@ -17,7 +17,9 @@ def test_release_writes_weights_onnx_and_card(tiny_checkpoint, tiny_store, param
     run = tmp_path / "release"
     ckpt = tiny_checkpoint()
     (run / "models").mkdir(parents=True)
-    (run / "models" / "matting.pt").write_bytes(ckpt.read_bytes())
+    state = read_checkpoint(ckpt)
+    save_checkpoint(run / "models" / "matting.pt", {**state, "step": 40, "epoch": 4,  # as training leaves it
+                                                    "metrics": {"val/iou": 0.8123, "val/mad": 31.46}})
     params = params_file(sources={"tiny": {"format": "voc", "src": "somewhere"}})
     onnx = run / "models" / "matting.onnx"
     assert training_main(["export", "--checkpoint", str(ckpt), "--onnx", str(onnx), "--params", str(params)]) == 0
@@ -43,6 +45,13 @@ def test_release_writes_weights_onnx_and_card(tiny_checkpoint, tiny_store, param
     assert "### tiny" in card and "mediapipe-selfie" in card and "matting.onnx (ours)" in card
     assert f"`{run}/data/curated` | `abc123.dir`" in card and "zzz" not in card
     assert "| webcam crops | +0.1 |" in card and "make release" in card
+    assert "40 optimizer steps" in card and "(5 epochs)" in card and "IoU 0.8123 and MAD 31.5" in card
+
+    # a checkpoint without validation figures: no card with made-up ones
+    save_checkpoint(run / "models" / "matting.pt", state)
+    assert training_main(["release", "--run", str(run), "--params", str(params), "--splits", "tiny",
+                          "--out", str(tmp_path / "weights2")]) == 2
+    assert any("no validation figures" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
 
     # no evaluation of a named split: a clear error naming the file
     assert training_main(["release", "--run", str(run), "--params", str(params), "--splits", "missing",

@@ -36,6 +36,14 @@ def test_train_and_resume(tiny_store, tiny_composites, params_file, tmp_path):
     rows = (live / "plots" / "metrics" / "train" / "total.tsv").read_text().strip().splitlines()
     assert [r.split("\t")[0] for r in rows[1:]] == ["0", "1"]
 
+    # the finished run resumed again with its metrics folder gone (DVC removes a stage's outputs before
+    # rerunning it): nothing trains, and the metrics are the checkpoint's last figures, not a bare step
+    shutil.rmtree(live)
+    assert training_main(argv[:-4] + ["--params", str(params), "--resume"]) == 0
+    assert read_checkpoint(out)["step"] == 4
+    summary = json.loads((live / "metrics.json").read_text())
+    assert summary["val"]["iou"] == pytest.approx(state["metrics"]["val/iou"])
+
 
 def test_resume_refuses_other_model_args(tiny_store, params_file, tmp_path, caplog):
     store = tiny_store(n=3)
