@@ -12,7 +12,8 @@ LABELS/refined/<id>.png    the label refined with pymatting in its edge band (de
 ```
 ``label_quality`` comes from the learned scorer (labeling/scorer.py, params `clean.scorer`): by
 default fitted on this store's own labels at run time (self-corruption: the labels the checks
-consider clean against corrupted copies of them), which also sets the flag threshold; the checks
+consider clean against corrupted copies of them; each label scored by a forest fitted without it),
+which also sets the flag threshold; the checks
 give the reasons (``flags``: the checks that fire, or the strongest one when none does). With
 `scorer.mode: checks`, label_quality is the product of the checks' evidences and a firing check
 flags on its own (the rules before the scorer).
@@ -124,9 +125,12 @@ def reasons(a: Assessment) -> list[str]:
 
 @dataclass
 class Examples:
-    """Feature rows for fitting the scorer: the store's clean-looking labels and corrupted copies."""
+    """Feature rows for fitting the scorer: the store's clean-looking labels and corrupted copies,
+    with the sample id of each row (``clean_ids``, ``bad_ids``)."""
     clean: list = field(default_factory=list)
     bad: list = field(default_factory=list)
+    clean_ids: list = field(default_factory=list)
+    bad_ids: list = field(default_factory=list)
 
 
 def assess_sample(store: Store, row, labels: Path, names: list[str], params: CleanParams,
@@ -148,37 +152,53 @@ def assess_sample(store: Store, row, labels: Path, names: list[str], params: Cle
     a = assess(gt, fused, disagreement, members, rgb, params.quality, valid, gradient=grad)
     if examples is not None and a.label_quality >= params.scorer.clean_min:
         examples.clean.append(learned.features(a))
+        examples.clean_ids.append(row.id)
         label = masks.binarize(masks.to_float(gt))
         for bad in learned.corruptions(label, params.scorer.corruptions, learned.label_rng(params.scorer.seed, row.id)):
             b = assess(bad.astype(np.uint8) * 255, fused, disagreement, {}, rgb, params.quality, valid, gradient=grad)
             b.agreement = a.agreement  # the members do not depend on the label (skipped above: no members)
             examples.bad.append(learned.features(b))
+            examples.bad_ids.append(row.id)
     return a
 
 
-def choose_scorer(params: ScorerParams, examples: Examples | None) -> tuple[Scorer | None, str]:
-    """(scorer or None for the checks' product, what it is) by ``params.mode`` and the examples."""
-    if params.mode == "checks":
-        return None, "checks"
+def score_labels(params: ScorerParams, examples: Examples | None,
+                 labelled: list[tuple[str, Assessment]]) -> tuple[float | None, str]:
+    """Set the label_quality of each (sample id, assessment) by the scorer ``params.mode`` names; returns
+    the flag threshold (None in mode checks: the checks' product and their firing flags decide) and
+    what scored the labels.
+
+    Mode self fits on this store's examples and scores each label with a forest fitted without it
+    (``learned.cross_fit``); with fewer than ``min_labels`` clean-looking labels, the default weights.
+    """
+    if params.mode == "checks" or not labelled:
+        return None, "checks" if labelled else "none: no labelled samples"
+    ids, x = [i for i, _ in labelled], np.array([learned.features(a) for _, a in labelled])
     default = Path(params.weights) if params.weights else learned.DEFAULT_WEIGHTS
-    if params.mode == "self" and examples is not None:
-        if len(examples.clean) >= params.min_labels and examples.bad:
-            return learned.fit(np.array(examples.clean), np.array(examples.bad), params,
-                               fitted_on=f"self: {len(examples.clean)} clean, {len(examples.bad)} corrupted"), "self"
-        log.warning("clean: %d clean-looking labels, fewer than scorer.min_labels=%d: using the default weights %s",
-                    len(examples.clean), params.min_labels, default)
-    return Scorer.load(default), "default"
+    if params.mode == "self" and examples is not None and len(examples.clean) >= params.min_labels and examples.bad:
+        quality, threshold = learned.cross_fit((examples.clean_ids, np.array(examples.clean)),
+                                               (examples.bad_ids, np.array(examples.bad)), (ids, x), params)
+        kind = "self"
+    else:
+        if params.mode == "self":
+            log.warning("clean: %d clean-looking labels, fewer than scorer.min_labels=%d: using the default weights %s",
+                        len(examples.clean) if examples else 0, params.min_labels, default)
+        scorer = Scorer.load(default)
+        quality, threshold, kind = scorer.quality(x), scorer.threshold, "default"
+    for (_, a), q in zip(labelled, quality):
+        a.label_quality = float(q)
+    return threshold, kind
 
 
 def finish_sample(store: Store, row, labels: Path, names: list[str], a: Assessment, params: CleanParams,
-                  scorer: Scorer | None) -> dict:
-    """Score (learned), flag and decide one assessed label; write its refined label if 'refine'."""
+                  threshold: float | None) -> dict:
+    """Flag and decide one scored label (``score_labels``; threshold None: mode checks); write its
+    refined label if 'refine'."""
     if row.label_kind == "none":
         flagged, decision = decide_unlabeled(a, params.trust)
         return _record(row, names, a, flagged, doubts(a) if flagged else [], decision)
-    if scorer is not None:
-        a.label_quality = float(scorer.quality(learned.features(a))[0])
-        flagged, decision = decide(a, params.decide, flag_below=scorer.threshold, checks_flag=False)
+    if threshold is not None:
+        flagged, decision = decide(a, params.decide, flag_below=threshold, checks_flag=False)
     else:
         flagged, decision = decide(a, params.decide)
     if decision == "refine":
@@ -214,9 +234,9 @@ def run(params: CleanParams, store_root: Path | str, labels: Path | str) -> dict
     examples = Examples() if params.scorer.mode == "self" else None
     rows = list(store.samples.itertuples())
     assessed = [assess_sample(store, row, labels, names, params, examples) for row in progress(rows, "clean", len(rows))]
-    labelled = bool((store.samples["label_kind"] != "none").any())
-    scorer, kind = choose_scorer(params.scorer, examples) if labelled else (None, "none: no labelled samples")
-    records = [finish_sample(store, row, labels, names, a, params, scorer) for row, a in zip(rows, assessed)]
+    labelled = [(row.id, a) for row, a in zip(rows, assessed) if row.label_kind != "none"]
+    threshold, kind = score_labels(params.scorer, examples, labelled)
+    records = [finish_sample(store, row, labels, names, a, params, threshold) for row, a in zip(rows, assessed)]
     df = quality_frame(records, names)
     refined = {f"{r['id']}.png" for r in records if r["decision"] == "refine"}
     for stale in (labels / REFINED).glob("*.png"):  # from an earlier run whose decisions differed
@@ -236,7 +256,7 @@ def run(params: CleanParams, store_root: Path | str, labels: Path | str) -> dict
         "gt_iou_mean": _mean(df["gt_iou"]),
         "agreement_mean": _mean(df["agreement"]),
         "scorer": kind,
-        "flag_threshold": scorer.threshold if scorer is not None else params.decide.flag_below,
+        "flag_threshold": threshold if threshold is not None else params.decide.flag_below,
         "scorer_examples": {"clean": len(examples.clean), "corrupted": len(examples.bad)} if examples else None,
         "unlabeled": int(unlabeled.sum()),
         "unlabeled_decisions": {d: int(n) for d, n in Counter(df["decision"][unlabeled.to_numpy()]).items()},

@@ -31,7 +31,6 @@ from datasets.store import Store
 from labeling import fusion, members as registry
 from labeling.autolabel import AutolabelParams
 from labeling.fusion import FusionModel, member_logits, scene_kind
-from labeling.scorer import fit_logistic
 
 log = logging.getLogger(__name__)
 FIT_SIDE = 320  # samples are fitted at this longer side (IoU is a shape measure; the pixels are many)
@@ -59,6 +58,35 @@ def draw_pixels(alphas: dict[str, np.ndarray], truth: np.ndarray, count: int, rn
     band = np.flatnonzero(edges)
     near = rng.choice(band, size=min(count - len(uniform), len(band)), replace=False) if len(band) else band
     return np.concatenate([uniform, near])
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))  # stable for any z
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 100) -> tuple[np.ndarray, float]:
+    """(coef (D,), bias) of an L2-penalised logistic regression, classes weighted to equal total weight.
+
+    x: (N, D) standardised features; y: (N,) 0/1. Newton steps (the problem is small and convex).
+    """
+    y = np.asarray(y, np.float64)
+    if y.min() == y.max():
+        raise ValueError(f"fit_logistic: both classes are needed, got only {int(y[0])}s ({len(y)} examples)")
+    n, d = x.shape
+    xb = np.hstack([x, np.ones((n, 1))])
+    weight = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1.0 - y.mean()))
+    reg = np.full(d + 1, float(l2))
+    reg[-1] = 0.0  # no penalty on the bias
+    w = np.zeros(d + 1)
+    for _ in range(iters):
+        p = _sigmoid(xb @ w)
+        grad = xb.T @ (weight * (p - y)) + reg * w
+        hess = (xb * (weight * p * (1.0 - p))[:, None]).T @ xb + np.diag(reg) + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    return w[:-1], float(w[-1])
 
 
 def _regress(samples: Sequence[Sample], names: Sequence[str], pixels: int, l2: float, seed: int) -> dict:

@@ -127,3 +127,21 @@ def test_the_guided_edge_filter_snaps_a_blurred_edge_to_the_image():
     assert masks.iou(filtered, truth) > masks.iou(blurred, truth)
     assert filtered.dtype == np.float32 and 0 <= filtered.min() <= filtered.max() <= 1
     np.testing.assert_array_equal(guided(rgb, blurred, FusionParams(guided_radius=0.0)), blurred)
+
+
+def test_fit_logistic_exact_on_two_points():
+    # x = -1 (class 0), +1 (class 1), l2 = 1: by symmetry bias 0, and the gradient vanishes where c = 2 sigmoid(-c)
+    coef, bias = fit_fusion.fit_logistic(np.array([[-1.0], [1.0]]), np.array([0, 1]), l2=1.0)
+    assert bias == pytest.approx(0.0, abs=1e-9)
+    assert coef[0] == pytest.approx(2.0 / (1.0 + np.exp(coef[0])), abs=1e-9)
+    assert coef[0] == pytest.approx(0.6749, abs=1e-4)
+    with pytest.raises(ValueError, match="both classes"):
+        fit_fusion.fit_logistic(np.zeros((3, 1)), np.zeros(3))
+
+
+def test_classes_weigh_the_same_whatever_their_counts():
+    # each class weighs half of the N examples: three copies of the class-0 point weigh what one did, and
+    # with N = 4 instead of 2 the data term doubles, so twice the penalty gives the same fit
+    once = fit_fusion.fit_logistic(np.array([[-1.0], [1.0]]), np.array([0, 1]), l2=1.0)
+    thrice = fit_fusion.fit_logistic(np.array([[-1.0], [-1.0], [-1.0], [1.0]]), np.array([0, 0, 0, 1]), l2=2.0)
+    assert thrice[0][0] == pytest.approx(once[0][0], abs=1e-9) and thrice[1] == pytest.approx(once[1], abs=1e-9)

@@ -2,33 +2,17 @@
 fit on synthetic scenes that separates corrupted labels from clean ones it has not seen."""
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
 
 from labeling import scorer
 from labeling.quality import QualityParams, assess
-from labeling.scorer import KINDS, NAMES, Scorer, ScorerParams, corrupt, corruptions, features, fit, fit_logistic
+from labeling.scorer import KINDS, NAMES, Scorer, ScorerParams, corrupt, corruptions, features, fit
 
 H, W = 120, 160
-
-
-def test_fit_logistic_exact_on_two_points():
-    # x = -1 (clean), +1 (corrupted), l2 = 1: by symmetry bias 0, and the gradient vanishes where c = 2 sigmoid(-c)
-    coef, bias = fit_logistic(np.array([[-1.0], [1.0]]), np.array([0, 1]), l2=1.0)
-    assert bias == pytest.approx(0.0, abs=1e-9)
-    assert coef[0] == pytest.approx(2.0 / (1.0 + np.exp(coef[0])), abs=1e-9)
-    assert coef[0] == pytest.approx(0.6749, abs=1e-4)
-    with pytest.raises(ValueError, match="both classes"):
-        fit_logistic(np.zeros((3, 1)), np.zeros(3))
-
-
-def test_classes_weigh_the_same_whatever_their_counts():
-    # each class weighs half of the N examples: three copies of the clean point weigh what one did, and
-    # with N = 4 instead of 2 the data term doubles, so twice the penalty gives the same fit
-    once = fit_logistic(np.array([[-1.0], [1.0]]), np.array([0, 1]), l2=1.0)
-    thrice = fit_logistic(np.array([[-1.0], [-1.0], [-1.0], [1.0]]), np.array([0, 0, 0, 1]), l2=2.0)
-    assert thrice[0][0] == pytest.approx(once[0][0], abs=1e-9) and thrice[1] == pytest.approx(once[1], abs=1e-9)
 
 
 def test_precision_threshold_exact():
@@ -43,17 +27,41 @@ def test_precision_threshold_exact():
 
 def test_scorer_quality_exact_and_round_trip(tmp_path):
     d = len(NAMES)
-    s = Scorer(names=list(NAMES), mean=[0.5] * d, scale=[2.0] * d, coef=[1.0] + [0.0] * (d - 1), bias=-1.0,
-               threshold=0.4)
-    x = np.full((1, d), 0.5)
-    x[0, 0] = 4.5  # z = 2 -> quality = 1 - sigmoid(2 - 1)
-    assert s.quality(x)[0] == pytest.approx(1.0 - 1.0 / (1.0 + np.exp(-1.0)))
+    split = {"feature": [0, -2, -2], "threshold": [0.5, -2.0, -2.0], "left": [1, -1, -1], "right": [2, -1, -1],
+             "p": [0.5, 0.2, 0.9]}  # feature 0 <= 0.5: P(corrupted) 0.2, else 0.9
+    leaf = {"feature": [-2], "threshold": [-2.0], "left": [-1], "right": [-1], "p": [0.5]}
+    s = Scorer(names=list(NAMES), trees=[split, leaf], threshold=0.4)
+    x = np.zeros((2, d))
+    x[1, 0] = 0.7
+    np.testing.assert_allclose(s.quality(x), [1 - (0.2 + 0.5) / 2, 1 - (0.9 + 0.5) / 2])
+    x[0, NAMES.index("empty_label")] = 0.5  # an empty label's check multiplies in
+    np.testing.assert_allclose(s.quality(x), [(1 - (0.2 + 0.5) / 2) * 0.5, 1 - (0.9 + 0.5) / 2])
     s.save(tmp_path / "w.json")
     assert Scorer.load(tmp_path / "w.json") == s
+    np.testing.assert_allclose(Scorer.load(tmp_path / "w.json").quality(x), s.quality(x))
     with pytest.raises(ValueError, match="refit"):
-        Scorer(names=["other"], mean=[0], scale=[1], coef=[1], bias=0, threshold=0.5).quality(np.zeros((1, 1)))
+        Scorer(names=["other"], trees=[leaf], threshold=0.5).quality(np.zeros((1, 1)))
     with pytest.raises(FileNotFoundError, match="--fit-scorer"):
         Scorer.load(tmp_path / "missing.json")
+    (tmp_path / "old.json").write_text(json.dumps({"names": list(NAMES), "coef": [0.0] * d, "bias": 0.0, "threshold": 0.5}))
+    with pytest.raises(ValueError, match="older format"):
+        Scorer.load(tmp_path / "old.json")
+
+
+def test_the_forest_scores_as_scikit_learn_does():
+    from sklearn.ensemble import RandomForestClassifier
+
+    train_clean, train_bad = rows(12, seed=3)
+    s = fit(train_clean, train_bad, ScorerParams(trees=25))
+    forest = RandomForestClassifier(n_estimators=25, min_samples_leaf=2, class_weight="balanced", random_state=0,
+                                    n_jobs=1).fit(np.vstack([train_clean, train_bad]),
+                                                  np.r_[np.zeros(len(train_clean)), np.ones(len(train_bad))])
+    test = np.vstack(rows(6, seed=4))
+    np.testing.assert_allclose(1 - s.quality(test), forest.predict_proba(test)[:, 1], atol=1e-4)
+    with pytest.raises(ValueError, match="both clean and corrupted"):
+        fit(train_clean, train_clean[:0], ScorerParams())
+    with pytest.raises(ValueError, match="clean.scorer.trees"):
+        ScorerParams(trees=0)
 
 
 def test_shipped_default_weights_load():
@@ -124,3 +132,22 @@ def test_fit_on_synthetic_scenes_separates_unseen_corrupted_labels():
     auroc = (q_clean[:, None] > q_bad[None, :]).mean()
     assert auroc > 0.95, auroc
     assert np.mean(q_bad < s.threshold) > 0.8 and np.mean(q_clean < s.threshold) < 0.2
+
+
+def test_cross_fit_scores_each_label_with_a_forest_not_fitted_on_it():
+    """A wrong label the checks let pass as a clean example: a forest fitted on it scores it as it learned it
+    (clean); cross-fitting scores it with forests that never saw it, which take it for the corruption it is."""
+    clean_rows, bad_rows = rows(40, seed=5)
+    wrong = bad_rows[::2][:8]  # corrupted labels posing as clean examples of their own samples
+    x_clean = np.vstack([clean_rows, wrong])
+    ids_clean = [f"s{i}" for i in range(len(clean_rows))] + [f"w{i}" for i in range(len(wrong))]
+    ids_bad = [f"s{i // 2}" for i in range(len(bad_rows))]  # each clean label's two corrupted copies
+    params = ScorerParams(trees=50, min_leaf=1)
+    quality, threshold = scorer.cross_fit((ids_clean, x_clean), (ids_bad, bad_rows), (ids_clean, x_clean), params)
+    in_sample = fit(x_clean, bad_rows, params).quality(x_clean)
+    planted = np.arange(len(clean_rows), len(x_clean))
+    assert in_sample[planted].min() > 0.45  # learned as clean
+    assert quality[planted].mean() < in_sample[planted].mean() - 0.3
+    assert np.median(quality[planted]) < np.percentile(quality[:len(clean_rows)], 10)  # ranked below the clean
+    assert 0.0 < threshold < 1.0
+    assert scorer.folds_of(["a", "b"], 5).tolist() == scorer.folds_of(["a", "b"], 5).tolist()  # stable by id
