@@ -236,9 +236,16 @@ def cross_fit(clean: tuple[list[str], np.ndarray], bad: tuple[list[str], np.ndar
     the examples, as the labels' are.
     """
     (ids_c, x_c), (ids_b, x_b), (ids_l, x_l) = clean, bad, labels
+    folds = min(folds, len(set(ids_b)))
+    if folds < 2:
+        raise ValueError(f"scorer cross-fit: corrupted examples of {len(set(ids_b))} label(s), at least 2 are needed "
+                         "(raise clean.scorer.min_labels, or set clean.scorer.mode: default)")
     fold_c, fold_b, fold_l = folds_of(ids_c, folds), folds_of(ids_b, folds), folds_of(ids_l, folds)
     q_c, q_b, q_l = np.ones(len(x_c)), np.ones(len(x_b)), np.ones(len(x_l))
     for k in range(folds):
+        if (fold_b == k).all():
+            raise ValueError(f"scorer cross-fit: every corrupted example falls in one of {folds} folds "
+                             "(too few labels: raise clean.scorer.min_labels, or set clean.scorer.mode: default)")
         forest, _ = _forest(x_c[fold_c != k], x_b[fold_b != k], params)
         scorer = Scorer(names=list(NAMES), trees=[_tree(e.tree_) for e in forest.estimators_], threshold=0.0)
         for q, x, fold in ((q_c, x_c, fold_c), (q_b, x_b, fold_b), (q_l, x_l, fold_l)):

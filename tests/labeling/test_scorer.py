@@ -151,3 +151,5 @@ def test_cross_fit_scores_each_label_with_a_forest_not_fitted_on_it():
     assert np.median(quality[planted]) < np.percentile(quality[:len(clean_rows)], 10)  # ranked below the clean
     assert 0.0 < threshold < 1.0
     assert scorer.folds_of(["a", "b"], 5).tolist() == scorer.folds_of(["a", "b"], 5).tolist()  # stable by id
+    with pytest.raises(ValueError, match="min_labels"):  # one label's corruptions cannot be held out and fitted
+        scorer.cross_fit((ids_clean[:1], x_clean[:1]), (["s0", "s0"], bad_rows[:2]), (ids_clean, x_clean), params)
