@@ -48,6 +48,11 @@ class TrainParams:
     warmup_steps: int = 5  # linear warm-up from 0 to lr
     min_lr: float = 0.05  # cosine decay floor, as a fraction of lr
     grad_clip: float = 1.0  # max gradient norm (0 = off)
+    # decay of an exponential moving average of the weights, updated after every step (0 = off): the
+    # checkpoint's `model` (validated, exported, released) is then the average, `train_model` what the
+    # optimizer trains (resume). Release 7 + 3,000 steps, val IoU / Boundary IoU: portraits 0.9618 / 0.739
+    # at the last step, 0.9637 / 0.749 averaged at 0.999 (release/ABLATION.md)
+    ema: float = 0.0
     num_workers: int = 0  # DataLoader worker processes (0 = load in the training process)
     threads: int = 0  # torch CPU threads (0 = torch's default)
     amp: bool = True  # mixed precision on a GPU (ignored on the CPU)
@@ -59,7 +64,7 @@ class TrainParams:
 
     # numbers not listed: >= 0 (core.config.DEFAULT_RANGE)
     RANGES: ClassVar[dict[str, str]] = {"epochs": ">= 1", "batch_size": ">= 1", "lr": "> 0", "min_lr": "0..1",
-                                        "store_repeat": ">= 1"}
+                                        "store_repeat": ">= 1", "ema": "0..1"}
 
     def __post_init__(self):
         check_ranges(self, "train")
@@ -144,6 +149,25 @@ def validate(model: MattingNet, loader: DataLoader, criterion: MattingLoss, devi
     return {"loss": float(np.mean(losses)), "iou": float(np.mean(ious)), "mad": float(np.mean(mads))}
 
 
+def _averaged(model: MattingNet, decay: float, state: dict | None):
+    """The exponential moving average of ``model``'s weights and BatchNorm statistics (None when ``decay``
+    is 0), resumed from a checkpoint's averaged ``model`` when it has one."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    if state is not None and "train_model" in state:
+        average.module.load_state_dict(state["model"])
+        average.n_averaged.fill_(max(1, state["step"]))  # not 0: the next update averages instead of copying
+    return average
+
+
+def released(model: MattingNet, average) -> MattingNet:
+    """The weights a checkpoint's ``model`` holds: the average when there is one."""
+    return model if average is None else average.module
+
+
 def _open_live(live_dir: Path | None, resume: bool):
     if live_dir is None:
         return None
@@ -222,7 +246,7 @@ def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list
         if state["model_args"] != model.model_args():
             raise ValueError(f"{out}: cannot resume: its model arguments {state['model_args']} differ from "
                              f"params `model:` {model.model_args()} (train afresh without --resume)")
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state.get("train_model", state["model"]))
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, start_epoch, figures = state["step"], state["epoch"] + 1, state.get("metrics", {})
@@ -233,6 +257,7 @@ def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list
             log.warning("%s does not exist yet: --resume starts a fresh run", out)
         if params.init:
             init_from(model, params.init)
+    average = _averaged(model, params.ema, state)
     n_params = count_parameters(model)
     log.info("model: %d parameters; %d training items, %d validation items; %d steps on %s",
              n_params, len(train_ds), len(val_items), total, device)
@@ -285,6 +310,8 @@ def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
+            if average is not None:
+                average.update_parameters(model)
             step += 1
             batches += 1
             for k, v in terms.items():
@@ -294,13 +321,14 @@ def _run(params: TrainParams, model_config: ModelConfig, out: Path, stores: list
         figures = {f"train/{k}": v / max(1, batches) for k, v in sums.items()}
         figures["lr"] = optimizer.param_groups[0]["lr"]
         if val_loader is not None:
-            figures.update({f"val/{k}": v for k, v in validate(model, val_loader, criterion,
+            figures.update({f"val/{k}": v for k, v in validate(released(model, average), val_loader, criterion,
                                                                                    device, params.freeze_norm).items()})
         log.info("epoch %d step %d: %s", epoch, step, ", ".join(f"{k} {v:.4g}" for k, v in figures.items()))
         if not world.main:
             continue
         save_checkpoint(out, {
-            "model_args": model.model_args(), "model": model.state_dict(),
+            "model_args": model.model_args(), "model": released(model, average).state_dict(),
+            **({"train_model": model.state_dict()} if average is not None else {}),
             "config": {"train": asdict(params), "init_sha256": init_sha, "stores": [str(s) for s in stores],
                        "composites": [str(c) for c in composites], "teacher": str(teacher) if teacher else None},
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "step": step,

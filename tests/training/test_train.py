@@ -140,3 +140,37 @@ def test_prior_channel_consistency_and_distillation(tiny_store, tiny_composites,
     figures = json.loads((tmp_path / "m.json").read_text())
     assert figures["train_consistency"] >= 0 and figures["train_distill"] > 0
     assert read_checkpoint(out)["model_args"]["in_channels"] == 4
+
+
+def test_ema_checkpoint_holds_the_average_and_resumes_the_trained_weights(tiny_store, params_file, tmp_path):
+    store, init, out = tiny_store(n=6), tmp_path / "init.pt", tmp_path / "m.pt"
+    scratch = params_file(train={"epochs": 1, "batch_size": 2})
+    assert training_main(["train", "--store", str(store), "--out", str(init), "--params", str(scratch)]) == 0
+    argv = ["train", "--store", str(store), "--out", str(out), "--resume"]
+    params = params_file(train={"init": str(init), "epochs": 4, "batch_size": 2, "lr": 0.01, "ema": 0.99,
+                                "freeze_norm": False})
+    assert training_main(argv + ["--params", str(params)]) == 0
+    state, start = read_checkpoint(out), read_checkpoint(init)["model"]
+    assert set(state) >= {"model", "train_model"} and state["step"] >= 2
+
+    def distance(weights):
+        return sum(float((weights[k] - start[k]).norm()) for k in start if "running_" not in k and start[k].is_floating_point())
+
+    # at decay 0.99 the average (from the first step's weights on) lags behind the trained weights
+    assert 0 < distance(state["model"]) < 0.7 * distance(state["train_model"])
+    assert load_model(out).state_dict().keys() == state["model"].keys()  # export / evaluate read the average
+
+    # resume: training continues from the trained weights, the average from the saved average
+    more = params_file(train={"init": str(init), "epochs": 6, "batch_size": 2, "lr": 0.01, "ema": 0.99,
+                              "freeze_norm": False})
+    assert training_main(argv + ["--params", str(more)]) == 0
+    resumed = read_checkpoint(out)
+    assert resumed["step"] > state["step"]
+    assert 0 < distance(resumed["model"]) < 0.7 * distance(resumed["train_model"])
+    assert distance(resumed["train_model"]) > distance(state["train_model"])
+    plain = params_file(train={"epochs": 1, "batch_size": 2})
+    assert training_main(["train", "--store", str(store), "--out", str(tmp_path / "p.pt"), "--params", str(plain)]) == 0
+    assert "train_model" not in read_checkpoint(tmp_path / "p.pt")  # ema 0: one set of weights
+    with pytest.raises(Exception, match="train.ema"):
+        from training.train import TrainParams
+        TrainParams(ema=1.5)
