@@ -198,7 +198,8 @@ def _tree(tree) -> dict[str, list]:
             "left": tree.children_left.tolist(), "right": tree.children_right.tolist(), "p": np.round(p, 5).tolist()}
 
 
-def _forest(x_clean: np.ndarray, x_bad: np.ndarray, params: ScorerParams):
+def _forest(x_clean: np.ndarray, x_bad: np.ndarray, params: ScorerParams, oob: bool = False):
+    """(the fitted forest, the 0/1 targets of its rows); ``oob``: also its out-of-bag scores."""
     from sklearn.ensemble import RandomForestClassifier
 
     if len(x_clean) == 0 or len(x_bad) == 0:
@@ -206,18 +207,22 @@ def _forest(x_clean: np.ndarray, x_bad: np.ndarray, params: ScorerParams):
     x = np.vstack([x_clean, x_bad])
     y = np.concatenate([np.zeros(len(x_clean)), np.ones(len(x_bad))])
     return RandomForestClassifier(n_estimators=params.trees, min_samples_leaf=params.min_leaf, class_weight="balanced",
-                                  oob_score=True, random_state=params.seed, n_jobs=1).fit(x, y), y
+                                  oob_score=oob, random_state=params.seed, n_jobs=1).fit(x, y), y
+
+
+def _scorer(forest, threshold: float, fitted_on: str = "") -> Scorer:
+    return Scorer(names=list(NAMES), trees=[_tree(e.tree_) for e in forest.estimators_],
+                  threshold=round(threshold, 6), fitted_on=fitted_on)
 
 
 def fit(x_clean: np.ndarray, x_bad: np.ndarray, params: ScorerParams, fitted_on: str = "") -> Scorer:
     """A scorer from clean (N0, D) and corrupted (N1, D) feature rows; threshold from out-of-bag scores."""
-    forest, y = _forest(x_clean, x_bad, params)
+    forest, y = _forest(x_clean, x_bad, params, oob=True)
     # each example scored by the trees that did not see it (in-sample scores would promise too much precision)
     oob = 1.0 - forest.oob_decision_function_[:, 1]
     seen = np.isfinite(oob)
     threshold = precision_threshold(oob[seen & (y == 0)], oob[seen & (y == 1)], params.target_precision, params.prior)
-    return Scorer(names=list(NAMES), trees=[_tree(e.tree_) for e in forest.estimators_],
-                  threshold=round(threshold, 6), fitted_on=fitted_on)
+    return _scorer(forest, threshold, fitted_on)
 
 
 def folds_of(ids: list[str], folds: int) -> np.ndarray:
@@ -246,8 +251,7 @@ def cross_fit(clean: tuple[list[str], np.ndarray], bad: tuple[list[str], np.ndar
         if (fold_b == k).all():
             raise ValueError(f"scorer cross-fit: every corrupted example falls in one of {folds} folds "
                              "(too few labels: raise clean.scorer.min_labels, or set clean.scorer.mode: default)")
-        forest, _ = _forest(x_c[fold_c != k], x_b[fold_b != k], params)
-        scorer = Scorer(names=list(NAMES), trees=[_tree(e.tree_) for e in forest.estimators_], threshold=0.0)
+        scorer = _scorer(_forest(x_c[fold_c != k], x_b[fold_b != k], params)[0], threshold=0.0)
         for q, x, fold in ((q_c, x_c, fold_c), (q_b, x_b, fold_b), (q_l, x_l, fold_l)):
             if (fold == k).any():
                 q[fold == k] = scorer.quality(x[fold == k])
