@@ -162,7 +162,7 @@ def read_image(path: Path | str) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()  # a full decode: truncated data raises OSError here
-            return np.asarray(im.convert("RGB"))
+            return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))  # (an RGB convert is one more copy)
     except (OSError, SyntaxError) as e:
         raise BadFile("bad_image", f"{path}: image data is truncated or undecodable ({e})") from e
 

@@ -143,12 +143,12 @@ def guided_apply(coefficients: list[np.ndarray], image: np.ndarray, workspace: d
 
     up = [cv2.resize(c, (w, h), buffer(f"coefficient{i}", (h, w), np.float32), interpolation=cv2.INTER_LINEAR)
           for i, c in enumerate(coefficients)]
-    if len(up) == 2:  # grey
-        np.multiply(up[0], cv2.cvtColor(image, cv2.COLOR_RGB2GRAY, buffer("grey", (h, w), np.uint8)), out=up[0])
-    else:
-        for c in range(3):
-            np.multiply(up[c], image[..., c], out=up[c])
-        np.add(up[0], up[1], out=up[0])
-        np.add(up[0], up[2], out=up[0])
-    out = np.add(up[0], up[-1])
+    # contiguous channels (one split) multiply twice as fast as strided views of the image
+    channels = [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY, buffer("grey", (h, w), np.uint8))] if len(up) == 2 \
+        else cv2.split(image, [buffer(f"channel{c}", (h, w), np.uint8) for c in range(3)])
+    for slope, channel in zip(up, channels):
+        np.multiply(slope, channel, out=slope)
+    out = np.add(up[-1], up[0])
+    for slope in up[1:-1]:
+        out += slope
     return np.clip(out, 0.0, 1.0, out=out)

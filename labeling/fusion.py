@@ -73,13 +73,18 @@ def normalized_weights(members: Sequence[str], weights: Mapping[str, float]) -> 
 
 
 def calibrate(vote: np.ndarray, threshold: float) -> np.ndarray:
-    """Map the vote piecewise linearly so that ``threshold`` -> 0.5, 0 -> 0, 1 -> 1 (float32)."""
+    """Map the vote piecewise linearly so that ``threshold`` -> 0.5, 0 -> 0, 1 -> 1 (float32, a new array).
+
+    The two lines cross at ``threshold``, so the piecewise map is their minimum (threshold below 0.5:
+    the steeper line is the lower one below it) or maximum (above 0.5): two passes instead of a select.
+    """
     vote = np.asarray(vote, np.float32)
     if threshold == 0.5:
         return vote.copy()
-    low = 0.5 * vote / threshold
-    high = 0.5 + 0.5 * (vote - threshold) / (1.0 - threshold)
-    return np.where(vote < threshold, low, high).astype(np.float32)
+    low = np.multiply(vote, np.float32(0.5 / threshold), dtype=np.float32)
+    high = np.multiply(vote, np.float32(0.5 / (1.0 - threshold)), dtype=np.float32)
+    high += np.float32(0.5 - 0.5 * threshold / (1.0 - threshold))
+    return (np.minimum if threshold < 0.5 else np.maximum)(low, high, out=low if low.ndim else None)
 
 
 def fuse(alphas: Mapping[str, np.ndarray], weights: Mapping[str, float],
@@ -89,21 +94,24 @@ def fuse(alphas: Mapping[str, np.ndarray], weights: Mapping[str, float],
         raise ValueError("fuse: no member alphas given")
     names = list(alphas)
     w = normalized_weights(names, weights).astype(np.float32)
-    vote = np.zeros(np.shape(alphas[names[0]]), np.float32)
-    square = np.zeros_like(vote)
-    term = np.empty_like(vote)
-    for weight, name in zip(w, names):  # one pass per member, in place: this runs on every sample
+    vote = square = None
+    for weight, name in zip(w, names):  # one pass per member and sum, in place: this runs on every sample
         a = alphas[name]
         if a.dtype != np.float32:  # members give float32 in [0, 1] already; PNGs read back are uint8
             a = masks.to_float(a)
-        np.multiply(a, weight, out=term)
-        vote += term
-        term *= a
-        square += term
-    # sum_i w_i (a_i - vote)^2 = sum_i w_i a_i^2 - vote^2 (the weights sum to 1)
-    spread = np.maximum(square - vote * vote, 0.0)
-    disagreement = np.clip(2.0 * np.sqrt(spread), 0.0, 1.0).astype(np.float32)
-    return np.clip(calibrate(vote, vote_threshold), 0.0, 1.0), disagreement
+        term = np.multiply(a, weight)
+        if vote is None:
+            vote = term.copy()
+            square = np.multiply(term, a, out=term)
+        else:
+            vote += term
+            square += np.multiply(term, a, out=term)
+    # sum_i w_i (a_i - vote)^2 = sum_i w_i a_i^2 - vote^2 (the weights sum to 1); 2 sqrt(x) = sqrt(4 x)
+    square -= vote * vote
+    square *= np.float32(4.0)
+    disagreement = np.sqrt(np.clip(square, 0.0, 1.0, out=square), out=square)
+    fused = calibrate(vote, vote_threshold)
+    return np.clip(fused, 0.0, 1.0, out=fused), disagreement
 
 
 GUIDED_SUBSAMPLE = 4  # the edge filter's coefficients are solved at 1/4 of the image's size (2: same quality, 1.5x the CPU)
