@@ -102,11 +102,10 @@ class Ensemble:
         plain = [n for n in self.names if not members[n].prompted]
         alphas = {n: members[n].predict(rgb) for n in plain}
         fuse_plain = self._fuse if len(plain) == len(self.names) else \
-            (lambda a: fusion.fuse(a, params.fusion.weights, params.fusion.vote_threshold))
+            fusion.Vote(params.fusion.weights, params.fusion.vote_threshold)
         guide, vote = gt, None
         if params.zoom.enabled and gt is None and alphas:
-            vote = fuse_plain(alphas)
-            guide = (vote[0] >= params.zoom.guide_threshold).astype(np.uint8) * np.uint8(255)
+            guide, vote = fuse_plain.reaches(alphas, params.zoom.guide_threshold)
         windows = crop_windows(guide, params.zoom) if guide is not None and params.zoom.enabled else []
         for name in plain:
             add_crops(members[name], rgb, alphas[name], windows)

@@ -22,7 +22,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Literal, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -306,7 +306,48 @@ def file_model(params: FusionParams, names: Sequence[str]) -> FusionModel | None
     return model
 
 
-Fuser = Callable[[Mapping[str, np.ndarray]], "tuple[np.ndarray, np.ndarray]"]
+class Vote:
+    """The weighted vote as the ensemble's fusion: ``vote(alphas) -> (fused, disagreement)`` (``fuse``)."""
+
+    def __init__(self, weights: Mapping[str, float], threshold: float):
+        self.weights, self.threshold = dict(weights), threshold
+
+    def __call__(self, alphas: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        return fuse(alphas, self.weights, self.threshold)
+
+    def reaches(self, alphas: Mapping[str, np.ndarray], level: float) -> tuple[np.ndarray, None]:
+        """(fused alpha >= ``level`` as a bool (H, W) mask, None): the same pixels as thresholding
+        ``fuse``'s alpha, from the plain weighted sum (the calibration is increasing, so the raw vote is
+        compared with its inverse at ``level``): a third of the work, for the zoom guide."""
+        t = self.threshold
+        raw = 2.0 * level * t if level <= 0.5 else t + 2.0 * (level - 0.5) * (1.0 - t)
+        names = list(alphas)
+        vote = term = None
+        for weight, name in zip(normalized_weights(names, self.weights).astype(np.float32), names):
+            a = alphas[name] if alphas[name].dtype == np.float32 else masks.to_float(alphas[name])
+            if vote is None:
+                vote, term = np.multiply(a, weight), np.empty(a.shape, np.float32)
+            else:
+                vote += np.multiply(a, weight, out=term)
+        return vote >= np.float32(raw), None
+
+
+class Stacking:
+    """A fitted ``FusionModel`` as the ensemble's fusion (same interface as ``Vote``)."""
+
+    def __init__(self, model: FusionModel):
+        self.model = model
+
+    def __call__(self, alphas: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        return self.model.fuse(alphas)[:2]
+
+    def reaches(self, alphas: Mapping[str, np.ndarray], level: float) -> tuple[np.ndarray, tuple]:
+        """(fused alpha >= ``level``, the (fused, disagreement) it came from, for reuse)."""
+        fused = self(alphas)
+        return fused[0] >= level, fused
+
+
+Fuser = Vote | Stacking
 
 
 def fuser(params: FusionParams, names: Sequence[str], weights: Mapping[str, float] | None = None,
@@ -315,7 +356,6 @@ def fuser(params: FusionParams, names: Sequence[str], weights: Mapping[str, floa
     weighted vote with ``weights`` / ``threshold`` (default: the params')."""
     model = file_model(params, names)
     if model is not None:
-        return lambda alphas: model.fuse(alphas)[:2]
-    w = dict(params.weights if weights is None else weights)
-    t = params.vote_threshold if threshold is None else threshold
-    return lambda alphas: fuse(alphas, w, t)
+        return Stacking(model)
+    return Vote(params.weights if weights is None else weights,
+                params.vote_threshold if threshold is None else threshold)

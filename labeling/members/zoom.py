@@ -33,14 +33,15 @@ GRID = 256  # groups are found on a grid of at most this many cells along the lo
 
 
 def crop_windows(guide: np.ndarray, params: ZoomParams) -> list[tuple[int, int, int, int]]:
-    """(x0, y0, x1, y1) crops (exclusive ends) for the guide's largest groups of parts (alpha >= 0.5).
+    """(x0, y0, x1, y1) crops (exclusive ends) for the guide's largest groups of parts (alpha >= 0.5, or a
+    bool mask's True).
 
     Parts and groups are found on a grid of s x s-pixel cells (a cell is set when any of its pixels
     is), so a box is at most s - 1 pixels larger than the parts' own: far below the crop's margin.
     """
     if not params.enabled:
         return []
-    mask = (guide >= (128 if guide.dtype == np.uint8 else 0.5)).astype(np.uint8)
+    mask = (guide if guide.dtype == bool else guide >= (128 if guide.dtype == np.uint8 else 0.5)).view(np.uint8)
     h, w = mask.shape
     s = max(1, -(-max(h, w) // GRID))
     rows, cols = -(-h // s), -(-w // s)

@@ -43,6 +43,22 @@ def test_calibrate_maps_threshold_to_half(vote, threshold, expected):
     assert float(fusion.calibrate(np.float32(vote), threshold)) == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.parametrize("threshold", [0.35, 0.5, 0.7])
+@pytest.mark.parametrize("level", [0.25, 0.5, 0.8])
+def test_vote_reaches_is_the_fused_alpha_thresholded(threshold, level):
+    """The zoom guide from the plain weighted sum marks exactly the pixels whose fused alpha reaches the level."""
+    rng = np.random.default_rng(1)
+    alphas = {"a": rng.random((64, 64), dtype=np.float32), "b": rng.integers(0, 256, (64, 64)).astype(np.uint8),
+              "c": rng.random((64, 64), dtype=np.float32).round(1)}
+    vote = fusion.Vote({"a": 2.0, "b": 1.0, "c": 2.0}, threshold)
+    mask, reused = vote.reaches(alphas, level)
+    fused = vote(alphas)[0]
+    assert reused is None and mask.dtype == bool
+    near = np.abs(fused - level) < 1e-5  # float rounding may fall either side of the level itself
+    np.testing.assert_array_equal(mask[~near], (fused >= level)[~near])
+    assert 0.0 < mask.mean() < 1.0  # both sides of the level occur
+
+
 def test_normalized_weights_and_errors():
     np.testing.assert_allclose(fusion.normalized_weights(["a", "b"], {"a": 3.0}), [0.75, 0.25])
     with pytest.raises(ValueError, match="sum to 0"):
