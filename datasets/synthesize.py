@@ -33,7 +33,7 @@ import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -73,13 +73,27 @@ def _rng(seed: int, stream: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, stream, index]))
 
 
-def assign(n_sources: int, count: int, seed: int, stream: int) -> list[int]:
-    """Source index per item: shuffled round-robin, so every source is used count/n times (+-1)."""
+def assign(n_sources: int, count: int, seed: int, stream: int, repeat: Sequence[int] | None = None) -> list[int]:
+    """Source index per item: shuffled round-robin, so every source is used count/n times (+-1), or with
+    ``repeat`` (times per source) count * repeat / sum(repeat) times (+-repeat)."""
     rng = _rng(seed, ASSIGN_STREAM, stream)
+    pool = np.arange(n_sources) if repeat is None else np.repeat(np.arange(n_sources), repeat)
     out: list[int] = []
     while len(out) < count:
-        out.extend(int(i) for i in rng.permutation(n_sources))
+        out.extend(int(i) for i in rng.permutation(pool))
     return out[:count]
+
+
+def source_repeat(sources: Sequence[cutouts.Source], repeat: dict[str, int]) -> list[int] | None:
+    """Times per usable sample from `synthesize.source_repeat` (None: every sample once); a source name
+    that no usable sample has is an error."""
+    if not repeat:
+        return None
+    unknown = sorted(set(repeat) - {s.source for s in sources})
+    if unknown:
+        raise ValueError(f"`synthesize.source_repeat` names {unknown}, which no usable sample of the store has "
+                         f"(sources: {sorted({s.source for s in sources})})")
+    return [repeat.get(s.source, 1) for s in sources]
 
 
 # --- rendering (runs in the parent process or in worker processes) -----------------------------------
@@ -212,7 +226,7 @@ def run(params: SynthesisParams, store: Path | str, out: Path | str, labels: Pat
     bgs = Backgrounds(backgrounds, size, seed, params.backgrounds)
     scanned = time.perf_counter()
     by_source: dict[int, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
-    for index, src in enumerate(assign(len(sources), count, seed, 0)):
+    for index, src in enumerate(assign(len(sources), count, seed, 0, source_repeat(sources, params.source_repeat))):
         by_source[src][0].append(index)
     for k, src in enumerate(assign(len(sources), clips, seed, 1)):
         by_source[src][1].append(k)
@@ -249,6 +263,7 @@ def run(params: SynthesisParams, store: Path | str, out: Path | str, labels: Pat
     busy = sum(timings.values())
     n_frames = count + clips * frames
     edges = Counter(e for r in rows for e in (r["edges"] or ["none"]))
+    by_id = {src.id: src.source for src in sources}
     metrics = {
         "composites": count, "clips": clips, "clip_frames": clips * frames,
         "samples": int(len(st.samples)), "samples_used": len(sources), "samples_skipped": len(skipped),
@@ -260,6 +275,7 @@ def run(params: SynthesisParams, store: Path | str, out: Path | str, labels: Pat
         "prior_kinds": dict(sorted(Counter(r["prior_kind"] for r in rows).items())),
         "warped": sum(r["tps_scale"] is not None for r in rows), "overflow": sum(r["overflow"] for r in rows),
         "webcam_cuts": sum(r["webcam_cut"] for r in rows),
+        "composites_per_source": dict(sorted(Counter(by_id[r["sample_id"]] for r in rows).items())),
         "clips_with_entry": len({r["clip_id"] for r in clip_rows if r["entry"]}),
         "stale_files_removed": removed, "workers": workers,
         "scan_s": round(scanned - started, 3), "render_s": round(rendered - scanned, 3),

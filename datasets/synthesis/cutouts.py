@@ -29,11 +29,13 @@ CROP_PAD = 2  # pixels of zero alpha kept around the person on sides it does not
 
 @dataclass(frozen=True)
 class Source:
-    """A usable sample: its id, split and the image and alpha files (the alpha may come from --labels)."""
+    """A usable sample: its id, split and the image and alpha files (the alpha may come from --labels), and
+    the store's name of where it came from (`source`)."""
     id: str
     split: str
     image: Path
     alpha: Path
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def scan(store: Store, labels: Path | None, min_person_pixels: int, placement: P
             skipped.append(Skipped(sid, "tiny_alpha", f"{alpha_path}: {hard} person pixels, fewer than "
                                    f"min_person_pixels={min_person_pixels}"))
             continue
-        sources.append(Source(sid, str(row.split), image_path, alpha_path))
+        sources.append(Source(sid, str(row.split), image_path, alpha_path, str(row.source)))
     for s in skipped:
         log.warning("sample %s skipped (%s): %s", s.sample_id, s.reason, s.detail)
     return sources, skipped, int(other.sum())

@@ -29,6 +29,9 @@ class SynthesisParams:
     min_person_pixels: int = 64  # samples with fewer person pixels (alpha >= 0.5) are skipped as tiny_alpha, >= 1
     contact_sheet_rows: int = 8  # composites shown in the contact sheet, 1..64
     splits: tuple[str, ...] = ("train", "val", "test")  # the store's samples drawn from (test clips: ("test",))
+    # store `source` name -> times each of its samples enters the composites' draw (others: 1), e.g. the few
+    # real portraits {portraits: 10}: more composites of them (clips are drawn evenly)
+    source_repeat: dict[str, int] = field(default_factory=dict)
     placement: PlacementParams = field(default_factory=PlacementParams)
     warp: WarpParams = field(default_factory=WarpParams)
     foreground: ForegroundParams = field(default_factory=ForegroundParams)
@@ -44,5 +47,7 @@ class SynthesisParams:
         check_between("workers", self.workers, 1, 64)
         check_between("min_person_pixels", self.min_person_pixels, 1, 10**9)
         check_between("contact_sheet_rows", self.contact_sheet_rows, 1, 64)
+        for source, times in self.source_repeat.items():
+            check_between(f"source_repeat.{source}", times, 1, 10**4)
         if not self.splits or set(self.splits) - set(SPLITS):
             raise ValueError(f"`synthesize.splits` should be a non-empty list among {list(SPLITS)}, got {self.splits!r}")

@@ -186,3 +186,22 @@ def test_split_option_draws_people_of_that_split_only(tiny_store, tmp_path, para
     assert figures["samples_other_splits"] == sum(v != "test" for v in splits.values()) > 0
     with pytest.raises(ValueError, match="synthesize.splits"):
         replace(params, splits=("holdout",))
+
+
+def test_source_repeat_draws_a_source_more_often(tiny_store, tmp_path, params):
+    """`synthesize.source_repeat`: the few real portraits can make more of the composites than their share."""
+    store = tiny_store(n=6)
+    table = pd.read_parquet(store / "samples.parquet")
+    table.loc[table.index[:2], "source"] = "portraits"  # 2 of the 6 people
+    table.to_parquet(store / "samples.parquet", index=False)
+    even = run(figures(params, 60, 1, "128x72"), store, tmp_path / "even")
+    assert even["composites_per_source"] == {"portraits": 20, "tiny": 40}
+    more = run(figures(replace(params, source_repeat={"portraits": 4}), 60, 1, "128x72"), store, tmp_path / "more")
+    assert more["composites_per_source"] == {"portraits": 40, "tiny": 20}  # a pool of 2 x 4 + 4, drawn 5 times
+    drawn = pd.read_parquet(tmp_path / "more" / "composites.parquet")["sample_id"].value_counts()
+    assert set(drawn[table["id"][:2]]) == {20} and set(drawn[table["id"][2:]]) == {5}
+    with pytest.raises(ValueError, match=r"source_repeat.*\['holdout'\]"):
+        run(figures(replace(params, source_repeat={"holdout": 2}), 4, 1, "128x72"), store, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(ValueError, match="source_repeat.portraits"):
+        replace(params, source_repeat={"portraits": 0})
