@@ -22,7 +22,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Mapping, Sequence
+from typing import Iterator, Literal, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -87,18 +87,21 @@ def calibrate(vote: np.ndarray, threshold: float) -> np.ndarray:
     return (np.minimum if threshold < 0.5 else np.maximum)(low, high, out=low if low.ndim else None)
 
 
+def _weighted(alphas: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> Iterator[tuple[np.float32, np.ndarray]]:
+    """(weight, float32 alpha) per member, the weights normalised to sum 1."""
+    names = list(alphas)
+    for weight, name in zip(normalized_weights(names, weights).astype(np.float32), names):
+        a = alphas[name]  # members give float32 in [0, 1] already; PNGs read back are uint8
+        yield weight, (a if a.dtype == np.float32 else masks.to_float(a))
+
+
 def fuse(alphas: Mapping[str, np.ndarray], weights: Mapping[str, float],
          vote_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """(fused, disagreement), both (H, W) float32 in [0, 1], from member alphas (float or uint8)."""
     if not alphas:
         raise ValueError("fuse: no member alphas given")
-    names = list(alphas)
-    w = normalized_weights(names, weights).astype(np.float32)
     vote = square = None
-    for weight, name in zip(w, names):  # one pass per member and sum, in place: this runs on every sample
-        a = alphas[name]
-        if a.dtype != np.float32:  # members give float32 in [0, 1] already; PNGs read back are uint8
-            a = masks.to_float(a)
+    for weight, a in _weighted(alphas, weights):  # one pass per member and sum, in place: this runs on every sample
         term = np.multiply(a, weight)
         if vote is None:
             vote = term.copy()
@@ -321,10 +324,8 @@ class Vote:
         compared with its inverse at ``level``): a third of the work, for the zoom guide."""
         t = self.threshold
         raw = 2.0 * level * t if level <= 0.5 else t + 2.0 * (level - 0.5) * (1.0 - t)
-        names = list(alphas)
         vote = term = None
-        for weight, name in zip(normalized_weights(names, self.weights).astype(np.float32), names):
-            a = alphas[name] if alphas[name].dtype == np.float32 else masks.to_float(alphas[name])
+        for weight, a in _weighted(alphas, self.weights):
             if vote is None:
                 vote, term = np.multiply(a, weight), np.empty(a.shape, np.float32)
             else:

@@ -35,7 +35,7 @@ class Source:
     split: str
     image: Path
     alpha: Path
-    source: str = ""
+    source: str
 
 
 @dataclass(frozen=True)
