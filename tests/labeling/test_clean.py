@@ -139,6 +139,23 @@ def test_self_fitted_scorer_ranks_corrupted_labels_lowest(tiny_store, tmp_path):
     assert clean.run(small, root, labels)["scorer"] == "default"
 
 
+def test_outputs_do_not_depend_on_the_worker_count(tiny_store, tmp_path):
+    root = tiny_store(n=24, size=(96, 64))
+    ids = list(Store(root).samples["id"])
+    labels = tmp_path / "labels"
+    write_labels(root, labels, corrupt={ids[0]: boxed, ids[5]: lambda a: np.roll(a, 12, axis=1)})
+    frames, metrics = [], []
+    for workers in (1, 3):
+        metrics.append(clean.run(CleanParams(scorer=ScorerParams(mode="self", min_labels=10), workers=workers),
+                                 root, labels))
+        frames.append(pd.read_parquet(labels / "quality.parquet"))
+    assert metrics[0]["scorer"] == "self" and metrics[0]["scorer_examples"]["corrupted"] > 0
+    pd.testing.assert_frame_equal(frames[0], frames[1])  # the scorer's examples arrive in the rows' order
+    assert metrics[0] == metrics[1]
+    with pytest.raises(ValueError, match="workers"):
+        CleanParams(workers=-1)
+
+
 def test_fit_scorer_writes_weights_that_clean_can_use(tiny_store, tmp_path, repo_root):
     root = tiny_store(n=6, size=(96, 64))
     labels = tmp_path / "labels"
