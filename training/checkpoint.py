@@ -69,10 +69,15 @@ def init_file(path: Path | str) -> Path:
     return path
 
 
+INPUT_SIZE = ("input_width", "input_height")  # model arguments the weights do not depend on
+
+
 def init_from(model: MattingNet, path: Path | str) -> None:
     """Load the weights of checkpoint ``path`` into ``model`` (`train.init`); errors name what differs.
 
-    Two differences are allowed, alone or together, and the grown model computes what the file's did:
+    The input size may differ (``input_width``, ``input_height``: the network is convolutional, its
+    weights do not depend on it; training at another size fine-tunes the file for it). Two more
+    differences are allowed, alone or together, and the grown model computes what the file's did:
     - a deeper encoder (``enc_depths`` larger stage by stage): the file's blocks fill the first blocks
       of each stage and every added block starts as the identity (its last BatchNorm zeroed, so the
       residual adds nothing);
@@ -85,20 +90,24 @@ def init_from(model: MattingNet, path: Path | str) -> None:
     differ = {k: (theirs.get(k), mine.get(k)) for k in sorted(set(mine) | set(theirs)) if theirs.get(k) != mine.get(k)}
     widen = differ.get("in_channels") == (3, 4)
     deepen = "enc_depths" in differ and _deepens(theirs["enc_depths"], mine["enc_depths"])
-    allowed = {k for k, ok in (("in_channels", widen), ("enc_depths", deepen)) if ok}
+    allowed = {k for k, ok in (("in_channels", widen), ("enc_depths", deepen)) if ok} | set(INPUT_SIZE)
     if set(differ) - allowed:
-        listed = ", ".join(f"{k}: {a!r} in the file vs {b!r} in params `model:`" for k, (a, b) in differ.items())
+        listed = ", ".join(f"{k}: {a!r} in the file vs {b!r} in params `model:`" for k, (a, b) in differ.items()
+                           if k not in INPUT_SIZE)
         raise ValueError(f"{path}: `train.init` is incompatible with params `model:` ({listed}); "
-                         "make `model:` match it (`enc_depths` may only grow, `in_channels` only from 3 to 4) "
-                         "or set `train.init: \"\"` to train from scratch")
+                         "make `model:` match it (`enc_depths` may only grow, `in_channels` only from 3 to 4, "
+                         "the input size may change) or set `train.init: \"\"` to train from scratch")
+    resized = any(k in differ for k in INPUT_SIZE)
     weights = _with_prior_channel(model, state["model"]) if widen else state["model"]
     if deepen:
         _load_deepened(model, weights, theirs["enc_depths"])
     else:
         model.load_state_dict(weights)
-    log.info("initialised from %s%s%s", path,
+    log.info("initialised from %s%s%s%s", path,
              f", encoder deepened {theirs['enc_depths']} -> {mine['enc_depths']} (added blocks start as the identity)"
-             if deepen else "", ", a prior input channel added (its weights start at 0)" if widen else "")
+             if deepen else "", ", a prior input channel added (its weights start at 0)" if widen else "",
+             f", input size {theirs.get('input_width')}x{theirs.get('input_height')} -> "
+             f"{mine['input_width']}x{mine['input_height']}" if resized else "")
 
 
 PRIOR_CHANNEL = 3  # the prior's index among the input channels (RGB first), also where the head concatenates it

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import re
 import subprocess
@@ -74,6 +75,24 @@ def test_init_deepens_the_encoder_and_keeps_what_the_file_computes(tiny_model_ar
     save_weights(tmp_path / "deep.pt", deep)  # and back: a shallower model cannot take deeper weights
     with pytest.raises(ValueError, match=r"deep\.pt.*enc_depths: \[.*\] in the file vs .*may only grow"):
         init_from(MattingNet(ModelConfig(**tiny_model_args)), tmp_path / "deep.pt")
+
+
+def test_init_takes_the_weights_at_another_input_size(tiny_model_args, tmp_path, caplog):
+    torch.manual_seed(3)
+    small = MattingNet(ModelConfig(**tiny_model_args))
+    save_weights(tmp_path / "release.pt", small)
+    w, h = tiny_model_args["input_width"], tiny_model_args["input_height"]
+    larger = MattingNet(ModelConfig(**{**tiny_model_args, "input_width": w + 32, "input_height": h + 16}))
+    with caplog.at_level(logging.INFO, logger="training.checkpoint"):
+        init_from(larger, tmp_path / "release.pt")
+    assert f"input size {w}x{h} -> {w + 32}x{h + 16}" in caplog.text
+    x = torch.rand(1, 3, h + 16, w + 32)  # the same function at any size: only what it is fine-tuned at changes
+    with torch.no_grad():
+        assert torch.equal(larger.eval()(x), small.eval()(x))
+    other = MattingNet(ModelConfig(**{**tiny_model_args, "input_width": w + 32, "stem_channels": 4}))
+    with pytest.raises(ValueError, match=r"stem_channels: 8 in the file vs 4") as err:
+        init_from(other, tmp_path / "release.pt")
+    assert "input_width" not in str(err.value)  # only what really stops it is named
 
 
 def test_webcam_framing_puts_the_head_near_the_top_and_cuts_the_body():
