@@ -2,17 +2,20 @@
 
     .venv/bin/python benchmarks/fps.py [--model models/matting.onnx] [--model models/matting.int8.onnx]
         [--baseline mediapipe-selfie] [--frames 60] [--image PHOTO] [--edge-filter off --edge-filter grey]
+        [--input-scale 1 --input-scale 1.125]
 
 One frame = resize to the model input, inference, upsample the alpha, composite onto a background
 (``training.bench``), each part also timed on its own for our models; rows for 640x360, 1280x720 and 1920x1080, one thread and all threads; the
 predictors are interleaved frame by frame so a busy machine slows them alike. Ratios are the model's
 fps over the first baseline's in the same row. Our models upsample their alpha as ``predict:`` of
-params.yaml says; ``--edge-filter`` times each model once per given edge filter instead.
+params.yaml says; ``--edge-filter`` times each model once per given edge filter instead, ``--input-scale``
+once per given ``predict.input_scale`` (each combination of the two when both are given).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import sys
 from pathlib import Path
 
@@ -39,16 +42,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the fps rows here (JSON)")
     parser.add_argument("--edge-filter", action="append", choices=["off", "grey", "colour"],
                         help="time our models with this edge filter (repeatable; default: params.yaml's predict)")
+    parser.add_argument("--input-scale", action="append", type=float,
+                        help="time our models at this predict.input_scale (repeatable; default: params.yaml's predict)")
     args = parser.parse_args(argv)
     baselines = args.baseline or ["mediapipe-selfie", "mediapipe-landscape"]
     predictors = {}
     for path in args.model or ["models/matting.onnx"]:
-        for edge in args.edge_filter or [None]:
+        for edge, scale in itertools.product(args.edge_filter or [None], args.input_scale or [None]):
             predictor = load_predictor(path, max_threads=args.model_threads)
-            if edge is not None:
-                predictor.params = dataclasses.replace(predictor.params, edge_filter=edge)
-                predictor.name = f"{path} [edge {edge}]"
-            predictors[predictor.name if edge else path] = predictor
+            changes = {k: v for k, v in (("edge_filter", edge), ("input_scale", scale)) if v is not None}
+            predictor.params = dataclasses.replace(predictor.params, **changes)
+            tags = [f"edge {edge}"] * (edge is not None) + [f"input x{scale:g} {predictor.run_size[0]}x"
+                                                            f"{predictor.run_size[1]}"] * (scale is not None)
+            predictors[f"{path} [{', '.join(tags)}]" if tags else path] = predictor
     models = list(predictors)
     predictors.update({name: load_predictor(name) for name in baselines})
     for path in args.model or []:

@@ -14,7 +14,7 @@ from training.__main__ import main as training_main
 from training.checkpoint import load_model
 from training.export import export_onnx, exported_form
 from training.model import MattingNet, ModelConfig
-from training.predict import OnnxPredictor, TorchPredictor
+from training.predict import OnnxPredictor, PredictParams, TorchPredictor
 
 
 @pytest.fixture
@@ -54,10 +54,18 @@ def test_export_fp32_and_int8(tiny_checkpoint, params_file, calibration_dir, tmp
     assert a.shape == b.shape == (90, 160) and np.abs(a - b).max() < 1e-4
     # the model's size and its upright transpose run on sessions with the size fixed, any other on the dynamic one
     onnx_predictor, torch_predictor = OnnxPredictor(onnx_path), TorchPredictor(ckpt)
-    assert sorted(onnx_predictor._static) == [(40, 64), (64, 40)]
     for shape in ((40, 64, 3), (128, 80, 3), (64, 64, 3)):
         frame = np.random.default_rng(3).integers(0, 255, shape, dtype=np.uint8)
         assert np.abs(onnx_predictor.predict(frame) - torch_predictor.predict(frame)).max() < 1e-4
+    assert sorted(onnx_predictor._static) == [(40, 64), (64, 40)]
+    # predict.input_scale: both run at the scaled size (here 2x: 128x80), on a session with it fixed
+    frame = np.random.default_rng(4).integers(0, 255, (80, 128, 3), dtype=np.uint8)
+    at_scale = PredictParams(input_scale=2.0)
+    onnx_2x, torch_2x = OnnxPredictor(onnx_path, params=at_scale), TorchPredictor(ckpt, params=at_scale)
+    assert onnx_2x.run_size == torch_2x.run_size == (128, 80) and onnx_predictor.run_size == (64, 40)
+    alpha, _ = onnx_2x.predict_timed(frame)
+    assert np.abs(alpha - torch_2x.predict(frame)).max() < 1e-4 and list(onnx_2x._static) == [(80, 128)]
+    assert np.abs(alpha - onnx_predictor.predict(frame)).max() > 1e-3  # it did run at another size
     capped = OnnxPredictor(onnx_path, max_threads=1)
     capped.set_threads(4)
     assert capped.threads == 1 and capped.session.get_session_options().intra_op_num_threads == 1

@@ -74,6 +74,17 @@ def test_predict_params_name_what_is_wrong():
         PredictParams(edge_radius=0)
     with pytest.raises(ValueError, match=r"`predict.edge_eps` should be > 0, got 0.0"):
         PredictParams(edge_eps=0.0)
+    with pytest.raises(ValueError, match=r"`predict.input_scale` should be in \[0.5, 2\], got 3.0"):
+        PredictParams(input_scale=3.0)
+
+
+def test_scaled_size_rounds_each_side_to_8():
+    from training.predict import scaled_size
+
+    assert scaled_size(256, 144, 1.0) == (256, 144)
+    assert scaled_size(256, 144, 1.125) == (288, 160)
+    assert scaled_size(256, 144, 1.25) == (320, 176)  # 180 -> 176: the nearest multiple of 8
+    assert scaled_size(64, 48, 0.5) == (32, 24)
 
 
 def test_the_released_model_with_the_edge_filter_on_real_photos(repo_root):
