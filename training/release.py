@@ -28,7 +28,7 @@ from core.config import load_section, read_params
 from training import summary
 from training.checkpoint import model_from_state, read_checkpoint, save_weights
 from training.model import MattingNet, count_parameters
-from training.predict import PredictParams
+from training.predict import PredictParams, scaled_size
 from training.train import TrainParams
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ def card(run: Path, params_file: Path, model: MattingNet, state: dict[str, Any],
         run=run, params_file=params_file, sources=sources, ingest=ingest, curate=_json(reports / "curate.json"),
         synthesize=_json(reports / "synthesize" / "metrics.json"), testclips=_json(reports / "testclips.json"), hashes=lock_hashes(run / "dvc.lock", str(run)),
         model_args=model.model_args(), parameters=count_parameters(model), train=asdict(train), predict=asdict(predict),
+        run_size=scaled_size(model.config.input_width, model.config.input_height, predict.input_scale),
         figures=figures, evaluations=evaluations, ablation=ablation.strip(), export=_json(reports / "export.json"))
 
 
