@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             predictor = load_predictor(path, max_threads=args.model_threads)
             changes = {k: v for k, v in (("edge_filter", edge), ("input_scale", scale)) if v is not None}
             predictor.params = dataclasses.replace(predictor.params, **changes)
-            tags = [f"edge {edge}"] * (edge is not None) + [f"input x{scale:g} {predictor.run_size[0]}x"
-                                                            f"{predictor.run_size[1]}"] * (scale is not None)
+            tags = ([f"edge {edge}"] if edge is not None else []) + \
+                ([f"input x{scale:g} {predictor.run_size[0]}x{predictor.run_size[1]}"] if scale is not None else [])
             predictors[f"{path} [{', '.join(tags)}]" if tags else path] = predictor
     models = list(predictors)
     predictors.update({name: load_predictor(name) for name in baselines})
