@@ -37,7 +37,7 @@ import logging
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +139,11 @@ class Examples:
     clean_ids: list = field(default_factory=list)
     bad_ids: list = field(default_factory=list)
 
+    def extend(self, other: Examples) -> None:
+        """Append ``other``'s rows after this one's."""
+        for f in fields(self):
+            getattr(self, f.name).extend(getattr(other, f.name))
+
 
 def assess_sample(store: Store, row, labels: Path, names: list[str], params: CleanParams,
                   examples: Examples | None = None) -> Assessment:
@@ -180,10 +185,9 @@ def assess_all(store: Store, rows: list, labels: Path, names: list[str], params:
     workers = max(1, min(params.workers or len(os.sched_getaffinity(0)), len(rows)))
     with ThreadPoolExecutor(workers, thread_name_prefix="clean") as pool:
         results = list(progress(pool.map(one, rows), "clean", len(rows)))
-    for _, own in results:
-        if examples is not None:
-            for name in ("clean", "bad", "clean_ids", "bad_ids"):
-                getattr(examples, name).extend(getattr(own, name))
+    if examples is not None:
+        for _, own in results:
+            examples.extend(own)
     return [a for a, _ in results]
 
 

@@ -93,7 +93,7 @@ def init_from(model: MattingNet, path: Path | str) -> None:
     allowed = {k for k, ok in (("in_channels", widen), ("enc_depths", deepen)) if ok} | set(INPUT_SIZE)
     if set(differ) - allowed:
         listed = ", ".join(f"{k}: {a!r} in the file vs {b!r} in params `model:`" for k, (a, b) in differ.items()
-                           if k not in INPUT_SIZE)
+                           if k not in allowed)
         raise ValueError(f"{path}: `train.init` is incompatible with params `model:` ({listed}); "
                          "make `model:` match it (`enc_depths` may only grow, `in_channels` only from 3 to 4, "
                          "the input size may change) or set `train.init: \"\"` to train from scratch")

@@ -68,11 +68,16 @@ class Predictor(Protocol):
     def set_threads(self, threads: int) -> None: ...
 
 
+def round_to(value: float, multiple: int) -> int:
+    """``value`` rounded to the nearest multiple of ``multiple``, at least ``multiple``."""
+    return max(multiple, int(round(value / multiple)) * multiple)
+
+
 def scaled_size(width: int, height: int, scale: float, multiple: int = 8) -> tuple[int, int]:
     """(width, height) times ``scale``, each rounded to ``multiple`` (unchanged at scale 1)."""
     if scale == 1.0:
         return width, height
-    return tuple(max(multiple, int(round(v * scale / multiple)) * multiple) for v in (width, height))
+    return round_to(width * scale, multiple), round_to(height * scale, multiple)
 
 
 def input_size(height: int, width: int, model_width: int, model_height: int, multiple: int = 8) -> tuple[int, int]:
@@ -84,7 +89,7 @@ def input_size(height: int, width: int, model_width: int, model_height: int, mul
     area = model_width * model_height
     h = np.sqrt(area / aspect)
     w = h * aspect
-    return max(multiple, int(round(w / multiple)) * multiple), max(multiple, int(round(h / multiple)) * multiple)
+    return round_to(w, multiple), round_to(h, multiple)
 
 
 DIRECT_RATIO = 3.0  # frames less than this many times the input size are resized in one bilinear step
