@@ -196,7 +196,10 @@ class StagedPredictor:
         coefficients = masks.guided_coefficients(small, alpha, p.edge_radius, p.edge_eps, p.edge_sharpen,
                                                  colour=p.edge_filter == "colour")
         out = masks.guided_apply(coefficients, guide, self._workspace)
-        return out if out.shape == (height, width) else to_frame_alpha(out, height, width)
+        if out.shape == (height, width):
+            return out
+        # already in [0, 1], and bilinear weights are convex: no second clip over the frame (0.34 ms at 1080p)
+        return cv2.resize(out, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 class TorchPredictor(StagedPredictor):

@@ -19,6 +19,7 @@ from training.checkpoint import init_from, load_model, read_checkpoint, save_wei
 from training.data import AugmentParams, crop_matrix, draw_augment, person_box, photometric, warp
 from training.losses import LossParams, MattingLoss, ohem_bce_loss
 from training.model import MattingNet, ModelConfig
+from training.model.blocks import SqueezeExcite
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -247,3 +248,32 @@ def test_init_adds_the_prior_channel_and_keeps_what_the_file_computes(tiny_model
     save_weights(tmp_path / "prior.pt", with_prior)  # a 4-channel file does not go back to 3 channels
     with pytest.raises(ValueError, match=r"prior\.pt.*in_channels: 4 in the file vs 3 in params"):
         init_from(MattingNet(ModelConfig(**tiny_model_args)), tmp_path / "prior.pt")
+
+
+def test_init_folds_the_squeeze_excite_into_the_projections(tiny_model_args, tmp_path, caplog):
+    torch.manual_seed(11)
+    gated = MattingNet(ModelConfig(**tiny_model_args))
+    for m in gated.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):  # a trained model's norms: the gate's estimate reads them
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+        if isinstance(m, SqueezeExcite):  # a gate that does not depend on the image: the fold is exact
+            torch.nn.init.zeros_(m.fc2.weight)
+            m.fc2.bias.data.uniform_(-2.0, 2.0)
+    save_weights(tmp_path / "release.pt", gated)
+    cheaper = MattingNet(ModelConfig(**{**tiny_model_args, "se_reduction": 0}))
+    with caplog.at_level(logging.INFO, logger="training.checkpoint"):
+        init_from(cheaper, tmp_path / "release.pt")
+    assert "squeeze-excite folded into the projections" in caplog.text
+    assert not any(isinstance(m, SqueezeExcite) for m in cheaper.modules())
+    x = torch.rand(2, 3, tiny_model_args["input_height"], tiny_model_args["input_width"])
+    with torch.no_grad():
+        assert torch.allclose(cheaper.eval()(x), gated.eval()(x), atol=1e-5)
+        ungated = MattingNet(ModelConfig(**{**tiny_model_args, "se_reduction": 0}))
+        ungated.load_state_dict(cheaper.state_dict())
+        block = ungated.encoder.stages[0][0].body
+        block[5].weight.copy_(gated.encoder.stages[0][0].body[6].weight)  # without the gate's scale: not the same
+        assert not torch.allclose(ungated.eval()(x), gated(x), atol=1e-3)
+    save_weights(tmp_path / "cheaper.pt", cheaper)  # a gate cannot be made up
+    with pytest.raises(ValueError, match=r"cheaper\.pt.*se_reduction: 0 in the file vs 4 in params"):
+        init_from(MattingNet(ModelConfig(**tiny_model_args)), tmp_path / "cheaper.pt")
