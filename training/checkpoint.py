@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,14 @@ log = logging.getLogger(__name__)
 
 
 def save_checkpoint(path: Path | str, state: dict[str, Any]) -> None:
-    """Atomically write ``state`` (see the module docstring) with torch.save."""
-    with io.atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """Atomically write ``state`` (see the module docstring) with torch.save.
+
+    Saved through a buffer: torch names the archive inside after the file it writes to, and the atomic
+    write's temporary name is random, so a path would give the same weights other bytes (and sha256) each time.
+    """
+    buffer = BytesIO()
+    torch.save(state, buffer)
+    io.write_bytes(path, buffer.getvalue())
 
 
 def file_sha256(path: Path | str) -> str:

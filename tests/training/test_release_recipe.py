@@ -277,3 +277,13 @@ def test_init_folds_the_squeeze_excite_into_the_projections(tiny_model_args, tmp
     save_weights(tmp_path / "cheaper.pt", cheaper)  # a gate cannot be made up
     with pytest.raises(ValueError, match=r"cheaper\.pt.*se_reduction: 0 in the file vs 4 in params"):
         init_from(MattingNet(ModelConfig(**tiny_model_args)), tmp_path / "cheaper.pt")
+
+
+def test_the_same_weights_save_to_the_same_bytes(tiny_model_args, tmp_path):
+    """`train.init` is recognised by its sha256 (a resumed run checks it): saving a release twice, under any
+    name, must not change it."""
+    model = MattingNet(ModelConfig(**tiny_model_args))
+    save_weights(tmp_path / "a.pt", model)
+    save_weights(tmp_path / "other" / "b.pt", model)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "other" / "b.pt").read_bytes()
+    assert torch.equal(load_model(tmp_path / "a.pt").stem.conv.weight, model.stem.conv.weight)
