@@ -34,7 +34,7 @@ class ModelConfig:
     enc_dilations: list[list[int]] = field(  # depthwise dilation per branch, per stage
         default_factory=lambda: [[1, 2], [1, 2], [1, 2, 4], [1, 2, 4]])
     expansion: int = 4  # inverted-residual expansion factor
-    se_reduction: int = 16  # squeeze-excite reduction in the middle of each block (0 = off; MobileNetV3 uses 4)
+    se_reduction: int = 0  # squeeze-excite reduction in the middle of each block (0 = off, since release 10; MobileNetV3 uses 4)
     dec_channels: list[int] = field(default_factory=lambda: [48, 24, 16])  # decoder widths, 1/16 .. 1/4
     attention: bool = False  # attention gates on the skip connections
     refine_hidden: int = 2  # decoder channels carried to full resolution (full-res layers dominate latency)
