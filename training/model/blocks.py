@@ -61,8 +61,12 @@ class SqueezeExcite(nn.Module):
         self.fc2 = nn.Conv2d(hidden, channels, 1)
         self.gate = nn.Hardsigmoid()
 
+    def weights(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, 1, 1) the per-channel gate for ``x`` (B, C, H, W)."""
+        return self.gate(self.fc2(self.act(self.fc1(self.pool(x)))))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(self.fc2(self.act(self.fc1(self.pool(x)))))
+        return x * self.weights(x)
 
 
 class InvertedResidual(nn.Module):
